@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if not os.environ.get("RECEXP_DATA_DIR") and _SHARED.is_dir():
+    # The same default as the Makefile, for a bare `pytest` in a checkout.
+    os.environ["RECEXP_DATA_DIR"] = str(_SHARED)
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +19,10 @@ def data_dir() -> Path:
     """The folder of real public data (``../shared/data`` in CI); skips when absent."""
     value = os.environ.get("RECEXP_DATA_DIR")
     if not value or not Path(value).is_dir():
-        pytest.skip("RECEXP_DATA_DIR is not set to the shared data folder")
+        message = f"RECEXP_DATA_DIR ({value!r}) is not the shared data folder"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: CI must run the real-data tests")
+        pytest.skip(message)
     return Path(value)
 
 

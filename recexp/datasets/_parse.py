@@ -273,7 +273,7 @@ def _batch_ok(fmt: _Format, table: pa.Table | pa.RecordBatch) -> bool:
         col = table.column(f.name)
         if not f.nullable and col.null_count:
             return False
-        if f.kind in ("int", "float"):
+        if f.kind in ("int", "float", "epoch"):
             if f.kind == "float" and col.null_count < len(col):
                 if not pc.all(pc.is_finite(col), skip_nulls=True).as_py():
                     return False
@@ -297,7 +297,7 @@ def _to_frame(fmt: _Format, table: pa.Table) -> pd.DataFrame:
             data[f.name] = col.to_pandas().astype("float32" if f.kind == "float" else "Int64")
             continue
         series = col.to_pandas()
-        data[f.name] = series.astype(f.out_dtype(), copy=False) if f.kind != "str" else series
+        data[f.name] = series.astype(f.out_dtype()) if f.kind != "str" else series
     frame = pd.DataFrame(data)
     for f in fmt.fields:
         if f.kind == "str" and f.null_tokens:
