@@ -1,0 +1,413 @@
+"""Ranking, beyond-accuracy and click metrics, each with one written definition.
+
+The protocol (:func:`evaluate`)
+-------------------------------
+For every test user ``u``:
+
+* **Candidates** are all items except those ``u`` interacted with in the training data
+  (``split.train``); with ``exclude_seen=False`` all items.
+* **Ranking**: candidates sorted by the model's score, highest first; **ties go to the lower
+  internal item index**, the same rule as :func:`recexp.models.top_k` and ``recommend``, so a
+  metric never rewards a model for tied scores (LightFM's own evaluation counts only strictly
+  higher scores, which gives tied items the best rank: a model scoring every item 0 would get
+  a perfect precision there). ``pos(i)`` is item ``i``'s 1-based position.
+* **Relevant items** ``R_u``: ``u``'s test interactions (with ``rating >= relevance_threshold``
+  when a threshold is given). Users with ``R_u`` empty are left out of every average (their
+  count is reported as ``users``).
+* Summary values are plain means over users.
+
+The metrics, for ``u`` and list length ``k`` (``hits_k = |{i in R_u : pos(i) <= k}|``):
+
+* ``precision@k`` = ``hits_k / k`` (always divided by ``k``).
+* ``recall@k`` = ``hits_k / |R_u|``.
+* ``hit_rate@k`` = 1 if ``hits_k > 0`` else 0.
+* ``ndcg@k`` = ``DCG_k / IDCG_k`` with ``DCG_k = sum_{i in R_u, pos(i) <= k} g(i) / log2(pos(i)+1)``
+  and ``IDCG_k`` the same sum for the best possible order of ``R_u``. Binary gain ``g = 1``;
+  with ``graded=True`` the gain is the test rating (linear, no ``2^r - 1``).
+* ``map@k`` = ``(1 / min(k, |R_u|)) * sum_{i in R_u, pos(i) <= k} P(pos(i))`` where ``P(p)`` is
+  the precision of the first ``p`` positions.
+* ``mrr`` = ``1 / min_{i in R_u} pos(i)`` over the full ranking (no cut-off).
+* ``auc`` = the fraction of (relevant, non-relevant candidate) pairs ranked relevant-first,
+  over the full ranking; undefined (NaN, left out of the mean) when every candidate is
+  relevant.
+
+Beyond accuracy, over the top-``k`` lists of all evaluated users:
+
+* ``coverage@k`` = distinct recommended items / ``n_items``.
+* ``novelty@k`` = mean over lists of the mean self-information ``-log2 p(i)``, with
+  ``p(i) = (train_users(i) + 1) / (train_users + 1)`` (add-one so unseen items stay finite).
+* ``popularity@k`` = mean over lists of the mean number of training interactions of the items.
+* ``diversity@k`` = mean over lists of the mean pairwise ``1 - cosine`` between the items'
+  side features (needs item features; NaN without).
+
+Click prediction: ``roc_auc`` and ``log_loss`` through scikit-learn, and :func:`calibration`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recexp.columns import Columns
+from recexp.models.base import Recommender, iter_batches, top_k
+
+__all__ = [
+    "ACCURACY",
+    "BEYOND",
+    "Evaluation",
+    "calibration",
+    "click_metrics",
+    "evaluate",
+]
+
+ACCURACY = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "auc")
+"""Per-user ranking metrics (``mrr`` and ``auc`` have no ``@k``)."""
+BEYOND = ("coverage", "novelty", "popularity", "diversity")
+"""Metrics of the recommendation lists as a whole."""
+_AT_K = {"precision", "recall", "ndcg", "map", "hit_rate"}
+_CHUNK = 1 << 23  # scores compared at once when ranking relevant items: 32 MiB of float32
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` measured.
+
+    Attributes
+    ----------
+    summary : dict of str -> float
+        ``"ndcg@10"``, ``"auc"``, ``"coverage@10"``, ... over all test users, and
+        ``"<segment>/ndcg@10"`` per test segment; ``"users"`` counts evaluated users.
+        Goes straight to ``mlflow.log_metrics``.
+    per_user : DataFrame
+        One row per (segment, user): ``segment``, ``user_id``, ``n_relevant`` and one column
+        per per-user metric. Feeds significance tests.
+    recommended : np.int32 array of shape [n_test_users, max(k)]
+        Internal item indices of every evaluated user's list (``-1`` padding).
+    """
+
+    summary: dict[str, float]
+    per_user: pd.DataFrame
+    recommended: np.ndarray
+
+
+def _names(metrics: Sequence[str], ks: Sequence[int]) -> list[str]:
+    out = []
+    for m in metrics:
+        if m in _AT_K:
+            out += [f"{m}@{k}" for k in ks]
+        elif m in ("mrr", "auc"):
+            out.append(m)
+    return out
+
+
+def _check_metrics(metrics: Sequence[str]) -> None:
+    known = set(ACCURACY) | set(BEYOND)
+    unknown = [m for m in metrics if m not in known]
+    if unknown:
+        import difflib
+
+        hints = [m + (f" (did you mean {near[0]!r}?)"
+                      if (near := difflib.get_close_matches(m, known, n=1)) else "")
+                 for m in unknown]
+        raise ValueError(f"unknown metric(s): {', '.join(hints)}; known: "
+                         f"{', '.join(sorted(known))}")
+
+
+def _positions(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """1-based position of item ``cols[j]`` in row ``rows[j]`` of ``scores`` (ties: lower index).
+
+    ``scores`` already holds ``-inf`` for excluded items, which therefore never rank above a
+    candidate.
+    """
+    n_items = scores.shape[1]
+    out = np.empty(len(rows), dtype=np.int64)
+    step = max(1, _CHUNK // max(n_items, 1))
+    arange = np.arange(n_items)
+    for start in range(0, len(rows), step):
+        r, c = rows[start:start + step], cols[start:start + step]
+        block = scores[r]
+        value = block[np.arange(len(r)), c][:, None]
+        above = (block > value).sum(axis=1)
+        equal = block == value
+        if equal.sum() > len(r):  # some tie beyond the item itself
+            above += (equal & (arange[None, :] < c[:, None])).sum(axis=1)
+        out[start:start + step] = above + 1
+    return out
+
+
+def _group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """0-based rank of each entry within its group, ordered by ``key`` ascending."""
+    order = np.lexsort((key, group))
+    g = group[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    sizes = np.diff(np.r_[starts, len(g)])
+    rank_sorted = np.arange(len(g)) - np.repeat(starts, sizes)
+    rank = np.empty(len(g), dtype=np.int64)
+    rank[order] = rank_sorted
+    return rank
+
+
+def _user_metrics(n_users: int, user: np.ndarray, pos: np.ndarray, gain: np.ndarray,
+                  n_candidates: np.ndarray, ks: Sequence[int], names: Sequence[str]
+                  ) -> dict[str, np.ndarray]:
+    """Per-user metrics from the positions of relevant items (see the module docstring)."""
+    n_rel = np.bincount(user, minlength=n_users).astype(np.float64)
+    out: dict[str, np.ndarray] = {}
+    discount = 1.0 / np.log2(pos + 1.0)
+    # j-th relevant item in ranking order (1-based), for MAP
+    order_in_user = _group_rank(user, pos) + 1
+    # ideal order: gains sorted descending within each user
+    ideal_rank = _group_rank(user, -gain) + 1
+    ideal_discount = 1.0 / np.log2(ideal_rank + 1.0)
+    for k in ks:
+        inside = pos <= k
+        hits = np.bincount(user[inside], minlength=n_users).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if f"precision@{k}" in names:
+                out[f"precision@{k}"] = hits / k
+            if f"recall@{k}" in names:
+                out[f"recall@{k}"] = hits / n_rel
+            if f"hit_rate@{k}" in names:
+                out[f"hit_rate@{k}"] = (hits > 0).astype(np.float64)
+            if f"ndcg@{k}" in names:
+                dcg = np.bincount(user[inside], weights=(gain * discount)[inside],
+                                  minlength=n_users)
+                ideal = ideal_rank <= k
+                idcg = np.bincount(user[ideal], weights=(gain * ideal_discount)[ideal],
+                                   minlength=n_users)
+                out[f"ndcg@{k}"] = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)
+            if f"map@{k}" in names:
+                prec = order_in_user / pos
+                ap = np.bincount(user[inside], weights=prec[inside], minlength=n_users)
+                out[f"map@{k}"] = ap / np.minimum(k, n_rel)
+    if "mrr" in names:
+        best = np.full(n_users, np.iinfo(np.int64).max)
+        np.minimum.at(best, user, pos)
+        with np.errstate(divide="ignore"):
+            out["mrr"] = np.where(n_rel > 0, 1.0 / best, np.nan)
+    if "auc" in names:
+        # negatives ranked above relevant item j: pos_j - 1 - (relevant items above it)
+        neg_above = np.bincount(user, weights=(pos - order_in_user).astype(np.float64),
+                                minlength=n_users)
+        n_neg = n_candidates - n_rel
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = 1.0 - neg_above / (n_rel * n_neg)
+        out["auc"] = np.where(n_neg > 0, auc, np.nan)
+    return out
+
+
+def evaluate(model: Recommender, split, *, k: Sequence[int] | int = (5, 10, 20),
+             metrics: Sequence[str] = ACCURACY + ("coverage", "novelty", "popularity"),
+             batch_size: int = 2048, exclude_seen: bool = True,
+             relevance_threshold: float | None = None, graded: bool = False,
+             segments: bool = True, progress: bool = False) -> Evaluation:
+    """Evaluate a fitted model on a split's test interactions (full catalogue ranking).
+
+    Parameters
+    ----------
+    model : Recommender
+        Fitted on ``split.train`` (or on train with validation removed: anything whose id
+        maps are the split's).
+    split : recexp.split.Split
+        ``split.train`` gives the seen items to exclude; ``split.test`` the relevant items;
+        ``split.segments`` (mapping name -> bool mask over test interactions) the segments.
+    k : int or sequence of int
+        List lengths for the ``@k`` metrics.
+    metrics : sequence of str
+        Names from :data:`ACCURACY` and :data:`BEYOND`.
+    batch_size : int
+        Users scored at once; peak memory is about ``batch_size * n_items * 4`` bytes times a
+        small constant.
+    exclude_seen : bool
+        Remove training items from the candidates.
+    relevance_threshold : float, optional
+        Only test interactions with ``rating >= threshold`` are relevant.
+    graded : bool
+        NDCG gain is the test rating instead of 1.
+    segments : bool
+        Also compute every per-user metric per test segment.
+    progress : bool
+        Show a progress bar over user batches.
+
+    Returns
+    -------
+    Evaluation
+    """
+    ks = sorted({int(k)} if np.isscalar(k) else {int(x) for x in k})
+    if not ks or ks[0] <= 0:
+        raise ValueError(f"k must be positive integers, got {k!r}")
+    _check_metrics(metrics)
+    # Seen items are what the evaluated model was fitted on: train plus valid, if any.
+    train, test = getattr(split, "full_train", split.train), split.test
+    if model.items_ is None:
+        raise ValueError("evaluate: the model is not fitted")
+    if len(model.items_) != test.n_items or len(model.users_) != test.n_users:
+        raise ValueError(
+            f"evaluate: the model knows {len(model.users_)} users x {len(model.items_)} items "
+            f"but the split has {test.n_users} x {test.n_items}: fit it on this split's train")
+    n_items = test.n_items
+    names = _names(metrics, ks)
+    gains_all = np.ones(test.n_interactions)
+    relevant = np.ones(test.n_interactions, dtype=bool)
+    if relevance_threshold is not None or graded:
+        if test.rating is None:
+            raise ValueError("relevance_threshold and graded need ratings in the test data")
+        if relevance_threshold is not None:
+            relevant = test.rating >= relevance_threshold
+        if graded:
+            gains_all = test.rating.astype(np.float64)
+    seg_masks: dict[str, np.ndarray] = {"all": relevant}
+    if segments and getattr(split, "segments", None):
+        for name, mask in split.segments.items():
+            mask = np.asarray(mask, dtype=bool)
+            if mask.any():
+                seg_masks[name] = relevant & mask
+    # test entries carry their interaction index so segment masks and ratings follow them
+    entry = sp.csr_matrix((np.arange(1, test.n_interactions + 1, dtype=np.int64),
+                           (test.user_idx, test.item_idx)), shape=(test.n_users, n_items))
+    test_users = np.flatnonzero(np.diff(entry.indptr) > 0).astype(np.int32)
+    seen = train.binary if exclude_seen else None
+    n_seen = (np.diff(seen.indptr) if seen is not None
+              else np.zeros(test.n_users, dtype=np.int64))
+    kmax = ks[-1]
+    want_lists = any(m in BEYOND for m in metrics)
+    lists = np.full((len(test_users), kmax), -1, dtype=np.int32) if want_lists else \
+        np.empty((0, kmax), dtype=np.int32)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    batches = iter_batches(len(test_users), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(list(batches), desc="evaluate", unit="batch")
+    for where in batches:
+        rows = test_users[where]
+        scores = model.score(rows)
+        if seen is not None:
+            sub = seen[rows]
+            scores[np.repeat(np.arange(len(rows)), np.diff(sub.indptr)), sub.indices] = -np.inf
+        sub = entry[rows]
+        local = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
+        pos = _positions(scores, local, sub.indices)
+        parts.append((rows[local], pos, sub.data - 1))
+        if want_lists:
+            lists[where] = top_k(scores, kmax)[0]
+    user = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int32)
+    pos = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    idx = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.int64)
+    n_candidates = (n_items - n_seen).astype(np.float64)
+
+    summary: dict[str, float] = {}
+    frames = []
+    for seg, mask in seg_masks.items():
+        keep = mask[idx]
+        values = _user_metrics(test.n_users, user[keep], pos[keep], gains_all[idx[keep]],
+                               n_candidates, ks, names)
+        n_rel = np.bincount(user[keep], minlength=test.n_users)
+        evaluated = np.flatnonzero(n_rel > 0)
+        prefix = "" if seg == "all" else f"{seg}/"
+        summary[f"{prefix}users"] = float(len(evaluated))
+        frame = pd.DataFrame({"segment": seg,
+                              Columns.User: test.users.to_external(evaluated),
+                              "n_relevant": n_rel[evaluated]})
+        for name in names:
+            col = values[name][evaluated]
+            frame[name] = col
+            summary[f"{prefix}{name}"] = float(np.nanmean(col)) if len(col) else float("nan")
+        frames.append(frame)
+    if want_lists:
+        summary.update(_beyond(lists, train, ks, metrics))
+    per_user = pd.concat(frames, ignore_index=True)
+    return Evaluation(summary=summary, per_user=per_user, recommended=lists)
+
+
+def _beyond(lists: np.ndarray, train, ks: Sequence[int], metrics: Sequence[str]
+            ) -> dict[str, float]:
+    n_items = train.n_items
+    binary = train.binary
+    item_users = np.bincount(binary.indices, minlength=n_items).astype(np.float64)
+    n_train_users = float((np.diff(binary.indptr) > 0).sum())
+    info = -np.log2((item_users + 1.0) / (n_train_users + 1.0))
+    features = None
+    if "diversity" in metrics and train.item_side is not None:
+        f = sp.csr_matrix(train.item_side.matrix, dtype=np.float64)
+        norms = np.sqrt(np.asarray(f.multiply(f).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        features = sp.diags(1.0 / norms) @ f
+    out: dict[str, float] = {}
+    for k in ks:
+        top = lists[:, :k]
+        valid = top >= 0
+        safe = np.where(valid, top, 0)
+        counts = valid.sum(axis=1)
+        nonempty = counts > 0
+        if "coverage" in metrics:
+            out[f"coverage@{k}"] = float(np.unique(top[valid]).size / n_items)
+        if "novelty" in metrics:
+            per = np.where(valid, info[safe], 0.0).sum(axis=1)
+            out[f"novelty@{k}"] = float(np.mean(per[nonempty] / counts[nonempty]))
+        if "popularity" in metrics:
+            per = np.where(valid, item_users[safe], 0.0).sum(axis=1)
+            out[f"popularity@{k}"] = float(np.mean(per[nonempty] / counts[nonempty]))
+        if "diversity" in metrics:
+            out[f"diversity@{k}"] = (_diversity(top, features) if features is not None
+                                     else float("nan"))
+    return out
+
+
+def _diversity(top: np.ndarray, features: sp.csr_matrix) -> float:
+    values = []
+    for start in range(0, len(top), 512):
+        block = top[start:start + 512]
+        for row in block:
+            items = row[row >= 0]
+            if len(items) < 2:
+                continue
+            x = features[items]
+            sim = (x @ x.T).toarray()
+            n = len(items)
+            values.append(1.0 - (sim.sum() - np.trace(sim)) / (n * (n - 1)))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def click_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """``roc_auc`` and ``log_loss`` (natural log, probabilities clipped to [1e-7, 1-1e-7]),
+    plus ``ctr`` (observed) and ``mean_prediction``.
+
+    Parameters
+    ----------
+    labels : np.ndarray of shape [n]
+        1 clicked, 0 not.
+    probabilities : np.ndarray of shape [n]
+        Predicted click probabilities.
+    """
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y = np.asarray(labels)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    if y.shape != p.shape:
+        raise ValueError(f"labels {y.shape} and probabilities {p.shape} differ in shape")
+    out = {"log_loss": float(log_loss(y, p, labels=[0, 1])), "ctr": float(y.mean()),
+           "mean_prediction": float(p.mean())}
+    out["roc_auc"] = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    return out
+
+
+def calibration(labels: np.ndarray, probabilities: np.ndarray, *, bins: int = 10
+                ) -> pd.DataFrame:
+    """Predicted vs observed click rate in ``bins`` equal-count buckets of the prediction.
+
+    Returns a DataFrame with ``bucket, rows, mean_prediction, observed_ctr``.
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    bucket = np.empty(len(p), dtype=np.int64)
+    bucket[order] = np.minimum(np.arange(len(p)) * bins // max(len(p), 1), bins - 1)
+    frame = pd.DataFrame({"bucket": bucket, "p": p, "y": y})
+    grouped = frame.groupby("bucket")
+    return pd.DataFrame({"rows": grouped.size(), "mean_prediction": grouped["p"].mean(),
+                         "observed_ctr": grouped["y"].mean()}).reset_index()
