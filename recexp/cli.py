@@ -138,10 +138,141 @@ def _describe_text(facts: dict) -> str:
     return "\n".join(lines)
 
 
+@app.command("run")
+def run_command(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. experiments/ml100k_baselines.yaml.")],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a config value: key.path=value (repeatable), e.g. "
+        "--set seeds=[0] --set models.lightfm-warp.params.epochs=5.")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only load and check the config, then print it.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run an experiment config: every (model, seed) becomes an MLflow child run.
+
+    Runs go to MLFLOW_TRACKING_URI when it is set, else to mlflow.db and mlruns/ at the project
+    root; `recexp ui` (or `mlflow ui` at the root) shows them.
+    """
+    from recexp.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config, overrides=set_ or ())
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if check:
+        import yaml
+
+        typer.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return
+    _run_experiment(cfg, config, quiet=quiet)
+
+
+def _run_experiment(cfg, config_path: Path | None, *, quiet: bool) -> None:
+    from recexp import experiment, tracking
+    from recexp.datasets import BadInputError, DataNotFoundError
+
+    try:
+        result = experiment.run(cfg, config_path=config_path, progress=not quiet)
+    except (DataNotFoundError, BadInputError) as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: the runs are marked KILLED", err=True, fg=typer.colors.YELLOW)
+        raise typer.Exit(code=130) from None
+    table = result.table()
+    k = cfg.evaluation.k[min(1, len(cfg.evaluation.k) - 1)]
+    cols = [c for c in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "auc", f"coverage@{k}")
+            if c in table]
+    means = table.groupby("model", sort=False)[cols].mean()
+    typer.echo("")
+    typer.echo(f"experiment {result.experiment!r}, parent run {result.parent_run_id}")
+    typer.echo(means.to_string(float_format=lambda v: f"{v:.4f}"))
+    typer.echo("")
+    typer.echo(f"tracking store: {tracking.tracking_uri()}")
+    typer.echo(f"compare:  recexp compare {result.experiment}")
+    typer.echo("open:     recexp ui    (or: mlflow ui --backend-store-uri "
+               f"{tracking.tracking_uri()})")
+
+
+@app.command("compare")
+def compare_command(
+    experiment: Annotated[str, typer.Argument(help="Experiment name (the config's `name`).")],
+    metric: Annotated[str, typer.Option(help="Metric to compare, e.g. ndcg@10, recall@20, auc.")] = "ndcg@10",
+    baseline: Annotated[str | None, typer.Option(
+        help="Model label to test every other model against (default: the first model).")] = None,
+    parent: Annotated[str | None, typer.Option(
+        help="Parent run id (default: the latest finished invocation).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Also write a bar chart to this PNG file.")] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level after Holm correction.")] = 0.05,
+) -> None:
+    """Compare the models of one experiment run: mean, interval, paired tests vs a baseline.
+
+    Intervals are across seeds (Student t) when a model has several seeds, else a bootstrap
+    over users; p-values are paired t-tests over users (Wilcoxon beside), Holm-corrected.
+    """
+    from recexp import compare
+
+    try:
+        table = compare.compare_experiment(experiment, metric=metric, baseline=baseline,
+                                           parent_run_id=parent, alpha=alpha)
+    except (KeyError, ValueError) as exc:
+        raise _fail(str(exc).strip('"')) from None
+    typer.echo(compare.format_table(table))
+    if png is not None:
+        fig = compare.plot_table(table)
+        fig.savefig(png, dpi=120)
+        typer.echo(f"wrote {png}")
+
+
+@app.command("ui")
+def ui_command(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 over this project's runs (Ctrl-C stops it)."""
+    import os
+    import subprocess
+    import sys
+
+    from recexp import tracking
+
+    uri = tracking.tracking_uri()
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port}  (store: {uri})")
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", "127.0.0.1", "--port", str(port)]
+    try:
+        raise typer.Exit(subprocess.call(cmd, env=env, cwd=tracking.project_root()))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
 @app.command("demo")
-def demo() -> None:
-    """The main job: MovieLens 100K loaded and described (an experiment once the runner lands)."""
-    data_describe("movielens-100k", path=None, on_bad_lines="error", as_json=False)
+def demo(
+    quick: Annotated[bool, typer.Option(help="One seed and fewer epochs (about a minute).")] = False,
+) -> None:
+    """The main job: the MovieLens 100K experiment (every baseline and LightFM), tracked in
+    MLflow, then the comparison table."""
+    from recexp import compare
+    from recexp.config import load_config
+
+    path = _experiments_dir() / "ml100k_baselines.yaml"
+    overrides = ["seeds=[0]", "models.lightfm-warp.params.epochs=10"] if quick else []
+    cfg = load_config(path, overrides=overrides)
+    _run_experiment(cfg, path, quiet=False)
+    typer.echo("")
+    table = compare.compare_experiment(cfg.name, metric="ndcg@10", baseline="most_popular")
+    typer.echo(compare.format_table(table))
+
+
+def _experiments_dir() -> Path:
+    from recexp import tracking
+
+    folder = tracking.project_root() / "experiments"
+    if not folder.is_dir():
+        raise _fail(f"no experiments/ folder under {tracking.project_root()}; run from the "
+                    "recexp checkout or set RECEXP_HOME")
+    return folder
 
 
 def main() -> None:

@@ -77,8 +77,11 @@ def metric_bars(table: pd.DataFrame, *, metric: str, title: str | None = None):
     ax.barh(y, table["mean"], xerr=xerr, color="#4C72B0", ecolor="#333333", capsize=3)
     ax.set_yticks(y, table["model"])
     ax.set_xlabel(metric)
-    for yi, value in zip(y, table["mean"], strict=True):
-        ax.text(value, yi, f" {value:.4f}", va="center", fontsize="small")
+    right = table["high"].fillna(table["mean"]) if "high" in table else table["mean"]
+    pad = 0.01 * float(np.nanmax(right.to_numpy())) if len(table) else 0.0
+    for yi, value, end in zip(y, table["mean"], right, strict=True):
+        ax.text(max(value, end) + pad, yi, f"{value:.4f}", va="center", fontsize="small")
+    ax.set_xlim(0, float(np.nanmax(right.to_numpy())) * 1.18 if len(table) else 1)
     ax.set_title(title or f"{metric} (whiskers: 95% interval)")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
