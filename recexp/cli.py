@@ -178,6 +178,9 @@ def _run_experiment(cfg, config_path: Path | None, *, quiet: bool) -> None:
     except KeyboardInterrupt:
         typer.secho("interrupted: the runs are marked KILLED", err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(code=130) from None
+    except Exception as exc:
+        raise _fail(f"the run failed ({type(exc).__name__}: {exc}); it is marked FAILED in "
+                    "MLflow with the full traceback in its error.txt artifact") from None
     table = result.table()
     k = cfg.evaluation.k[min(1, len(cfg.evaluation.k) - 1)]
     cols = [c for c in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "auc", f"coverage@{k}")

@@ -311,7 +311,7 @@ def _check(config: ExperimentConfig) -> None:
         except KeyError as exc:
             raise ConfigError(f"models[{i}].model: {exc.args[0]}") from None
         try:
-            cls.from_params(dict(model.params))
+            cls.from_params(dict(model.params)).check_params()
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"models[{i}].params: {exc}") from None
     ev = config.evaluation
@@ -323,8 +323,28 @@ def _check(config: ExperimentConfig) -> None:
         raise ConfigError("seeds: at least one seed is needed")
     if config.threads <= 0:
         raise ConfigError(f"threads: must be positive, got {config.threads}")
-    for check in _EXTRA_CHECKS:
-        check(config)
+    _check_parts(config)
 
 
-_EXTRA_CHECKS: list[typing.Callable[[ExperimentConfig], None]] = []
+def _check_parts(config: ExperimentConfig) -> None:
+    """Hand each part to the module that owns it, so its own checks run now, not mid-run."""
+    from recexp.features import make_builder
+    from recexp.metrics import _check_metrics
+    from recexp.preprocess import Pipeline
+    from recexp.split import make_splitter
+
+    parts = [("split", lambda: make_splitter(dict(config.split)))]
+    if config.validation is not None:
+        parts.append(("validation", lambda: make_splitter(dict(config.validation))))
+    parts.append(("data.preprocess", lambda: Pipeline(list(config.data.preprocess))))
+    for side in ("user", "item"):
+        for i, entry in enumerate(getattr(config.features, side)):
+            parts.append((f"features.{side}[{i}]",
+                          lambda entry=entry: make_builder(dict(entry))))
+    parts.append(("evaluation.metrics", lambda: _check_metrics(config.evaluation.metrics)))
+    for where, build in parts:
+        try:
+            build()
+        except (TypeError, ValueError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise ConfigError(f"{where}: {message}") from None

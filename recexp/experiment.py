@@ -129,7 +129,11 @@ def prepare(config: ExperimentConfig, *, progress: bool = True) -> Prepared:
         dataset = Dataset.from_frames(interactions, identity_features=True)
         feature_summary = {}
     steps("features")
-    split = make_splitter(dict(config.split)).split(dataset)
+    splitter = make_splitter(dict(config.split))
+    if config.split.get("kind") == "predefined":
+        split = splitter.split(dataset, source=data)
+    else:
+        split = splitter.split(dataset)
     if config.validation is not None:
         split = split.with_validation(make_splitter(dict(config.validation)))
     steps("split")
@@ -277,6 +281,17 @@ def run(config: ExperimentConfig, *, config_path: str | Path | None = None,
     return ExperimentResult(experiment=config.name, parent_run_id=parent_id, runs=results)
 
 
+def _log_split_inputs(prepared: Prepared, config: ExperimentConfig) -> None:
+    split = prepared.split
+    tracking.log_dataset(split.train, name=f"{config.data.dataset}:train",
+                         source=prepared.source, context="training")
+    if split.valid is not None:
+        tracking.log_dataset(split.valid, name=f"{config.data.dataset}:valid",
+                             source=prepared.source, context="validation")
+    tracking.log_dataset(split.test, name=f"{config.data.dataset}:test",
+                         source=prepared.source, context="testing")
+
+
 def _log_prepared(prepared: Prepared, config: ExperimentConfig) -> None:
     import mlflow
 
@@ -286,10 +301,8 @@ def _log_prepared(prepared: Prepared, config: ExperimentConfig) -> None:
                                           "split": dict(config.split)}))
     tracking.log_dataset(prepared.dataset, name=config.data.dataset,
                          source=prepared.source, context="full")
-    tracking.log_dataset(split.train, name=f"{config.data.dataset}:train",
-                         source=prepared.source, context="training")
-    tracking.log_dataset(split.test, name=f"{config.data.dataset}:test",
-                         source=prepared.source, context="testing")
+    _log_split_inputs(prepared, config)
+    mlflow.log_params({"split.seed_used": split.seed, "split.valid_seed_used": split.valid_seed})
     facts = prepared.dataset.describe()
     mlflow.log_metrics({f"data.{k}": float(v) for k, v in facts.items()
                         if isinstance(v, (int, float))})
@@ -297,13 +310,15 @@ def _log_prepared(prepared: Prepared, config: ExperimentConfig) -> None:
                      "dataset": {k: v for k, v in facts.items() if k != "rating_histogram"},
                      "split": split.describe().reset_index().to_dict(orient="records")},
                     "data_report.json")
-    for report in prepared.reports:
-        if report.get("step") == "read":
-            continue
+    steps = [r for r in prepared.reports if r.get("step") != "read"]
+    for i, report in enumerate(steps):
         name = report.get("step", "step")
         for key in ("rows_removed", "users_removed", "items_removed"):
             if key in report:
-                mlflow.log_metric(f"preprocess.{name}.{key}", float(report[key]))
+                # the position keeps two steps of the same kind apart
+                mlflow.log_metric(f"preprocess.{i}_{name}.{key}", float(report[key]))
+    skipped = sum(r.get("skipped", 0) for r in prepared.reports if r.get("step") == "read")
+    mlflow.log_metric("data.skipped_lines", float(skipped))
 
 
 def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfig,
@@ -326,7 +341,9 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
         tracking.log_params({**tracking.flatten({"model": params}), "model.name": model_cfg.model,
                              "seed": seed,
                              **tracking.flatten({"split": dict(config.split)}),
+                             "split.seed_used": prepared.split.seed,
                              "data.dataset": config.data.dataset})
+        _log_split_inputs(prepared, config)
 
         def on_epoch(epoch: int, values: dict[str, float]) -> None:
             mlflow.log_metrics({f"valid.{_metric_key(k)}": v for k, v in values.items()},

