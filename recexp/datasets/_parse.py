@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -129,6 +130,9 @@ class Field:
         Inclusive bounds for numbers; a value outside is a bad line, never a silent outlier.
     null_tokens : tuple of str
         Extra spellings of "missing" besides the empty field, e.g. ``("NULL",)``.
+    pattern : str, optional
+        For ``str`` fields: a regular expression every non-missing value must match in full,
+        e.g. ``"[0-9a-f]{8}"``. Keep to the syntax Python's ``re`` and RE2 (pyarrow) share.
     """
 
     name: str
@@ -138,6 +142,11 @@ class Field:
     low: float | None = None
     high: float | None = None
     null_tokens: tuple[str, ...] = ()
+    pattern: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None and self.kind != "str":
+            raise ValueError(f"field {self.name!r}: a pattern needs kind 'str', not {self.kind!r}")
 
     def arrow_type(self) -> pa.DataType:
         if self.kind == "int" or self.kind == "epoch":
@@ -161,6 +170,8 @@ class Field:
                 return None
             raise ValueError("missing value")
         if self.kind == "str":
+            if self.pattern is not None and re.fullmatch(self.pattern, text) is None:
+                raise ValueError(f"does not match the pattern {self.pattern!r}")
             return text
         if self.kind == "date":
             try:
@@ -240,8 +251,11 @@ def _convert_options(fmt: _Format) -> pacsv.ConvertOptions:
     return pacsv.ConvertOptions(
         column_types={f.name: f.arrow_type() for f in fmt.fields},
         null_values=nulls,
-        strings_can_be_null=any(f.nullable and f.kind == "str" for f in fmt.fields),
-        quoted_strings_can_be_null=False,
+        # Always, quoted ("") or not: an empty str field must come out null, so _batch_ok
+        # rejects it where the field is not nullable and keeps it missing where it is, as the
+        # line reader does.
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
         timestamp_parsers=["%Y-%m-%d"],
         true_values=[],
         false_values=[],
@@ -283,6 +297,10 @@ def _batch_ok(fmt: _Format, table: pa.Table | pa.RecordBatch) -> bool:
                 return False
         if f.kind == "str" and f.null_tokens and col.null_count < len(col):
             if pc.any(pc.is_in(col, pa.array(list(f.null_tokens)))).as_py():
+                return False
+        if f.pattern is not None and col.null_count < len(col):
+            full = pc.match_substring_regex(col, f"^(?:{f.pattern})$")
+            if not pc.all(full, skip_nulls=True).as_py():
                 return False
     return True
 
@@ -473,6 +491,7 @@ def iter_delimited(
     _check_start(fmt)
     report = report if report is not None else ParseReport(str(fmt.path))
     rows_done = 0
+    batch_rows = 0
     try:
         reader = pacsv.open_csv(fmt.path, _read_options(fmt, block_size), _parse_options(fmt),
                                 _convert_options(fmt))
@@ -481,6 +500,7 @@ def iter_delimited(
                 raise pa.ArrowInvalid("check failed")
             frame = _to_frame(fmt, pa.Table.from_batches([batch]))
             rows_done += len(frame)
+            batch_rows = max(batch_rows, len(frame))
             report.rows += len(frame)
             yield frame
         return
@@ -491,7 +511,7 @@ def iter_delimited(
     inner = ParseReport(str(fmt.path))
     seen = 0
     chunk: list[list[object]] = []
-    step = max(rows_done, 100_000)
+    step = batch_rows or 100_000
     for row in _slow_rows(fmt, inner):
         seen += 1
         if seen <= rows_done:
