@@ -14,6 +14,9 @@ from recexp.columns import Columns
 
 __all__ = ["Dataset", "FeatureSet", "IdMap"]
 
+_PRESORT_MAX = 1 << 19
+"""Interactions up to which :meth:`Dataset._layout` presorts by item (see there)."""
+
 
 class IdMap:
     """Two-way map between external ids and internal indices ``0..n-1``, vectorised.
@@ -42,15 +45,27 @@ class IdMap:
         ``missing="raise"`` raises ``KeyError`` naming the first unknown ids; ``"ignore"``
         gives ``-1`` for them.
         """
-        idx = self._index.get_indexer(pd.Index(external)).astype(np.int32, copy=False)
+        if missing not in ("raise", "ignore"):
+            raise ValueError(f"missing must be 'raise' or 'ignore', got {missing!r}")
+        external = pd.Index(external)
+        idx = self._index.get_indexer(external).astype(np.int32, copy=False)
         if missing == "raise" and (idx < 0).any():
-            unknown = pd.Index(external)[idx < 0]
-            raise KeyError(f"{len(unknown)} unknown id(s), e.g. {list(unknown[:5])!r}")
+            unknown = external[idx < 0]
+            raise KeyError(f"{len(unknown)} unknown id(s), e.g. {unknown[:5].tolist()!r}")
         return idx
 
     def to_external(self, internal: np.ndarray) -> np.ndarray:
-        """External ids of internal indices."""
-        return self.ids[np.asarray(internal)]
+        """External ids of internal indices.
+
+        Raises ``IndexError`` for an index outside ``0..n-1``: ``-1`` (an unknown id from
+        ``to_internal(..., missing="ignore")``) must not wrap around to the last id.
+        """
+        internal = np.asarray(internal)
+        if internal.size and (internal.min() < 0 or internal.max() >= len(self.ids)):
+            bad = internal[(internal < 0) | (internal >= len(self.ids))]
+            raise IndexError(f"{bad.size} internal index(es) outside 0..{len(self.ids) - 1}, "
+                             f"e.g. {bad[:5].tolist()!r}")
+        return self.ids[internal]
 
 
 @dataclass(frozen=True)
@@ -73,14 +88,18 @@ def _as_csr(matrix: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix(matrix, dtype=np.float32)
 
 
-def _features_from_long(table: pd.DataFrame, key: str, id_map: IdMap, what: str) -> FeatureSet:
+def _check_feature_table(table: pd.DataFrame, key: str, what: str) -> None:
     missing = [c for c in (key, Columns.Feature) if c not in table.columns]
     if missing:
         raise ValueError(
             f"{what} feature table needs columns {key!r} and {Columns.Feature!r} "
             f"(and optionally {Columns.Value!r}); missing {missing}, has {list(table.columns)}"
         )
-    rows = id_map.to_internal(table[key].to_numpy())
+
+
+def _features_from_long(table: pd.DataFrame, rows: np.ndarray, n_entities: int,
+                        what: str) -> FeatureSet:
+    """``rows``: the internal index of each table row's entity (from :func:`_id_map`)."""
     codes, names = pd.factorize(table[Columns.Feature], sort=False)
     if (codes < 0).any():
         bad = table.index[codes < 0][0]
@@ -91,28 +110,82 @@ def _features_from_long(table: pd.DataFrame, key: str, id_map: IdMap, what: str)
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise ValueError(f"{what} feature table: non-finite value at row {table.index[bad]}")
     matrix = sp.csr_matrix((values, (rows, codes.astype(np.int32))),
-                           shape=(len(id_map), len(names)), dtype=np.float32)
+                           shape=(n_entities, len(names)), dtype=np.float32)
     matrix.sum_duplicates()
     names_arr = np.asarray(names.astype(str), dtype=object)
+    # Shared by every subset and split of the Dataset: nobody may edit them in place.
+    for arr in (matrix.data, matrix.indices, matrix.indptr, names_arr):
+        arr.flags.writeable = False
     return FeatureSet(matrix, names_arr)
 
 
-def _with_identity(features: FeatureSet | None, id_map: IdMap, identity: bool,
-                   normalize: bool) -> tuple[sp.csr_matrix, np.ndarray]:
-    n = len(id_map)
-    parts, names = [], []
+def _with_identity(features: FeatureSet | None, n: int, identity: bool,
+                   normalize: bool) -> sp.csr_matrix:
+    if features is None:
+        matrix = _identity(n)
+    elif identity:
+        matrix = _prepend_identity(features.matrix)
+    else:
+        matrix = _as_csr(features.matrix)
+    return _normalize_l1(matrix) if normalize else matrix
+
+
+def _feature_names(features: FeatureSet | None, id_map: IdMap, identity: bool) -> np.ndarray:
+    """Column names of :func:`_with_identity`'s matrix: ``str(id)`` for identity columns."""
+    parts = []
     if identity or features is None:
-        parts.append(sp.identity(n, dtype=np.float32, format="csr"))
-        names.append(np.asarray(id_map.ids.astype(str), dtype=object))
+        parts.append(np.asarray(id_map.ids.astype(str), dtype=object))
     if features is not None:
-        parts.append(features.matrix)
-        names.append(features.names)
-    matrix = _as_csr(sp.hstack(parts, format="csr")) if len(parts) > 1 else _as_csr(parts[0])
-    if normalize:
-        sums = np.asarray(matrix.sum(axis=1)).ravel()
-        sums[sums == 0] = 1.0
-        matrix = _as_csr(sp.diags(1.0 / sums).astype(np.float32) @ matrix)
-    return matrix, np.concatenate(names)
+        parts.append(features.names)
+    names = np.asarray(np.concatenate(parts) if len(parts) > 1 else parts[0].copy(),
+                       dtype=object)
+    names.flags.writeable = False
+    return names
+
+
+def _identity(n: int) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(n, np.float32), np.arange(n, dtype=np.int32),
+                          np.arange(n + 1, dtype=np.int32)), shape=(n, n))
+
+
+def _prepend_identity(side: sp.csr_matrix) -> sp.csr_matrix:
+    """``[I | side]`` built directly: row r gets column r, then its side columns shifted by n.
+
+    ``sp.hstack`` gives the same matrix but goes through COO and a sort.
+    """
+    n = side.shape[0]
+    counts = np.diff(side.indptr).astype(np.int64) + 1
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    first = indptr[:-1]
+    data = np.empty(indptr[-1], np.float32)
+    indices = np.empty(indptr[-1], np.int32)
+    rest = np.ones(indptr[-1], bool)
+    rest[first] = False
+    data[first] = 1.0
+    indices[first] = np.arange(n, dtype=np.int32)
+    data[rest] = side.data
+    indices[rest] = side.indices + n
+    matrix = sp.csr_matrix((data, indices, indptr.astype(np.int32)),
+                           shape=(n, n + side.shape[1]))
+    matrix.has_canonical_format = side.has_canonical_format
+    return matrix
+
+
+def _normalize_l1(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows divided by their L1 norm; all-zero rows stay zero.
+
+    Computed as sklearn's ``normalize(norm="l1")``, which LightFM's ``Dataset`` uses: the norm
+    summed in float64 in storage order, each float32 value divided by it, so the results agree
+    bit for bit. ``|x|`` matters for signed features, whose plain sum can be 0 or negative.
+    """
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    norms = np.bincount(rows, weights=np.abs(matrix.data), minlength=matrix.shape[0])
+    norms[norms == 0] = 1.0
+    data = (matrix.data / norms[rows]).astype(np.float32)
+    out = sp.csr_matrix((data, matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
+    out.has_canonical_format = matrix.has_canonical_format
+    return out
 
 
 class Dataset:
@@ -200,16 +273,24 @@ class Dataset:
             if col not in interactions.columns:
                 raise ValueError(f"interactions need a {col!r} column; "
                                  f"have {list(interactions.columns)}")
+        for table, key, what in ((user_features, Columns.User, "user"),
+                                 (item_features, Columns.Item, "item")):
+            if table is not None:
+                _check_feature_table(table, key, what)
         n = len(interactions)
-        u_raw = interactions[Columns.User].to_numpy()
-        i_raw = interactions[Columns.Item].to_numpy()
-        for name, raw in ((Columns.User, u_raw), (Columns.Item, i_raw)):
-            if pd.isna(raw).any():
-                row = int(np.flatnonzero(pd.isna(raw))[0])
+        for name in Columns.Interactions:
+            # numpy integer columns cannot hold a missing value (pandas' nullable Int64 can);
+            # asking pandas costs a full scan.
+            dtype = interactions[name].dtype
+            plain_int = isinstance(dtype, np.dtype) and dtype.kind in "iub"
+            if not plain_int and interactions[name].hasnans:
+                row = int(np.flatnonzero(interactions[name].isna().to_numpy())[0])
                 raise ValueError(f"interactions: missing {name} at row {interactions.index[row]}"
                                  " (drop them with recexp.preprocess.drop_missing)")
-        user_map, u_idx = _id_map(u_raw, user_features, Columns.User, users)
-        item_map, i_idx = _id_map(i_raw, item_features, Columns.Item, items)
+        user_map, u_idx, u_rows = _id_map(interactions[Columns.User], user_features,
+                                          Columns.User, users, "user")
+        item_map, i_idx, i_rows = _id_map(interactions[Columns.Item], item_features,
+                                          Columns.Item, items, "item")
 
         def column(name: str, dtype: str) -> np.ndarray | None:
             if name not in interactions.columns:
@@ -225,38 +306,90 @@ class Dataset:
         rating = column(Columns.Rating, "float32")
         timestamp = None
         if Columns.Datetime in interactions.columns:
-            timestamp = pd.to_datetime(interactions[Columns.Datetime]).to_numpy(
-                dtype="datetime64[s]").copy()
+            stamps = interactions[Columns.Datetime]
+            if not (isinstance(stamps.dtype, np.dtype) and stamps.dtype.kind == "M"):
+                stamps = pd.to_datetime(stamps)
+            timestamp = stamps.to_numpy(dtype="datetime64[s]", copy=True)
         user_side = (None if user_features is None else
-                     _features_from_long(user_features, Columns.User, user_map, "user"))
+                     _features_from_long(user_features, u_rows, len(user_map), "user"))
         item_side = (None if item_features is None else
-                     _features_from_long(item_features, Columns.Item, item_map, "item"))
+                     _features_from_long(item_features, i_rows, len(item_map), "item"))
         ds = cls(users=user_map, items=item_map, user_idx=u_idx, item_idx=i_idx, weight=weight,
                  rating=rating, timestamp=timestamp, user_side=user_side, item_side=item_side,
                  identity_features=identity_features, normalize_features=normalize_features)
-        ds._check_unique_pairs()
+        ds._layout()  # builds the matrices' layout once and refuses repeated pairs
         return ds
 
-    def _check_unique_pairs(self) -> None:
-        matrix = self._matrix(np.ones(self.n_interactions, np.float32))
-        if matrix.nnz != self.n_interactions:
-            key = self.user_idx.astype(np.int64) * self.n_items + self.item_idx
-            _, first, counts = np.unique(key, return_index=True, return_counts=True)
-            row = int(first[counts > 1][0])
-            raise ValueError(
-                f"interactions repeat (user, item) pairs: {self.n_interactions - matrix.nnz} "
-                f"duplicates, e.g. user {self.users.ids[self.user_idx[row]]!r}, item "
-                f"{self.items.ids[self.item_idx[row]]!r}; deduplicate first with "
-                "recexp.preprocess.deduplicate(..., keep='first'|'last'|'max'|'sum')"
-            )
-        self._cache["interactions"] = matrix
+    def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The CSR layout every interaction matrix shares: ``(indptr, indices, order)``.
+
+        Stored entry ``k`` (rows by user, columns sorted within a row) is interaction
+        ``order[k]``, so a matrix of any per-interaction column is ``values[order]`` over the
+        same ``indptr`` and ``indices``: one sort serves interactions, binary and ratings.
+        Raises ``ValueError`` naming a repeated (user, item) pair.
+        """
+        if "layout" not in self._cache:
+            n = self.n_interactions
+            # Positions ride along as the values: a repeated pair is summed into one entry, so
+            # nnz < n exposes it without a second pass.
+            steps = np.arange(n + 1, dtype=np.int32 if n < 2**31 else np.int64)
+            positions = steps[:-1]
+            if n <= _PRESORT_MAX:
+                # Bucket by item first (CSR -> CSC of a one-entry-per-row matrix is a stable
+                # counting sort): bucketing by user below then leaves every row's items in
+                # order, and scipy skips its per-row sort. Twice as fast while the arrays sit
+                # in cache; beyond, the extra random-access pass costs more than it saves.
+                one_per_row = sp.csr_matrix((positions, self.item_idx, steps),
+                                            shape=(n, self.n_items))
+                positions = one_per_row.tocsc().data
+            csr = sp.coo_matrix((positions, (self.user_idx[positions],
+                                             self.item_idx[positions])),
+                                shape=(self.n_users, self.n_items)).tocsr()
+            if csr.nnz != n:
+                self._raise_repeated_pairs(n - csr.nnz)
+            layout = (csr.indptr.astype(np.int32, copy=False),
+                      csr.indices.astype(np.int32, copy=False), csr.data)
+            for arr in layout:
+                arr.flags.writeable = False
+            self._cache["layout"] = layout
+        return self._cache["layout"]
+
+    def _raise_repeated_pairs(self, n_repeats: int) -> None:
+        key = self.user_idx.astype(np.int64) * self.n_items + self.item_idx
+        _, first, counts = np.unique(key, return_index=True, return_counts=True)
+        row = int(first[counts > 1][0])
+        user = self.users.ids[self.user_idx[row]]
+        item = self.items.ids[self.item_idx[row]]
+        # numpy scalars repr as np.int64(7); the user wrote 7.
+        user, item = (x.item() if isinstance(x, np.generic) else x for x in (user, item))
+        raise ValueError(
+            f"interactions repeat (user, item) pairs: {n_repeats} duplicates, e.g. user "
+            f"{user!r}, item {item!r}; deduplicate first with "
+            "recexp.preprocess.deduplicate(..., keep='first'|'last'|'max'|'sum')"
+        )
 
     def subset(self, rows: np.ndarray) -> Dataset:
-        """A Dataset of some interactions (bool mask or positions) with the same maps/features."""
+        """A Dataset of some interactions with the same id maps and features.
+
+        Parameters
+        ----------
+        rows : bool array of shape [n_interactions], or int array of positions
+            Which interactions to keep. Positions may not repeat: a repeated interaction
+            would be a repeated (user, item) pair.
+        """
         rows = np.asarray(rows)
-        if rows.dtype == bool and len(rows) != self.n_interactions:
-            raise ValueError(f"mask has {len(rows)} entries for {self.n_interactions} "
-                             "interactions")
+        n = self.n_interactions
+        if rows.dtype == bool:
+            if len(rows) != n:
+                raise ValueError(f"mask has {len(rows)} entries for {n} interactions")
+        elif rows.size:
+            # Out-of-range positions raise IndexError in the take below; count the rest.
+            wrapped = np.where(rows < 0, rows + n, rows)
+            counts = np.bincount(wrapped[(wrapped >= 0) & (wrapped < n)], minlength=n)
+            if (counts > 1).any():
+                pos = int(np.flatnonzero(counts > 1)[0])
+                raise ValueError(f"subset positions repeat: interaction {pos} is taken "
+                                 f"{int(counts[pos])} times")
 
         def take(arr: np.ndarray | None) -> np.ndarray | None:
             return None if arr is None else arr[rows]
@@ -305,64 +438,70 @@ class Dataset:
 
     # ------------------------------------------------------------------ matrices
     def _matrix(self, values: np.ndarray) -> sp.csr_matrix:
-        coo = sp.coo_matrix((values, (self.user_idx, self.item_idx)),
-                            shape=(self.n_users, self.n_items), dtype=np.float32)
-        csr = sp.csr_matrix(coo)
-        csr.indices = csr.indices.astype(np.int32, copy=False)
-        csr.indptr = csr.indptr.astype(np.int32, copy=False)
-        return csr
-
-    def _cached(self, key: str, build) -> sp.csr_matrix:
-        if key not in self._cache:
-            self._cache[key] = build()
-        # A fresh matrix over copied arrays: callers (LightFM among them) may write to it.
-        return self._cache[key].copy()
+        # New arrays on every call (a gather costs what a copy would): callers, LightFM among
+        # them, may write to the matrix without touching the Dataset.
+        indptr, indices, order = self._layout()
+        matrix = sp.csr_matrix((values[order].astype(np.float32, copy=False), indices.copy(),
+                                indptr.copy()), shape=(self.n_users, self.n_items))
+        matrix.has_canonical_format = True
+        return matrix
 
     @property
     def interactions(self) -> sp.csr_matrix:
         """Training weights: float32 CSR of shape [n_users, n_items]."""
-        return self._cached("interactions", lambda: self._matrix(self.weight))
+        return self._matrix(self.weight)
 
     @property
     def binary(self) -> sp.csr_matrix:
         """1.0 where an interaction exists: float32 CSR of shape [n_users, n_items]."""
-        return self._cached("binary", lambda: self._matrix(
-            np.ones(self.n_interactions, np.float32)))
+        return self._matrix(np.ones(self.n_interactions, np.float32))
 
     @property
     def ratings(self) -> sp.csr_matrix:
         """Explicit ratings: float32 CSR of shape [n_users, n_items] (needs a rating column)."""
         if self.rating is None:
             raise ValueError("this Dataset has no rating column")
-        return self._cached("ratings", lambda: self._matrix(self.rating))
+        return self._matrix(self.rating)
 
-    def _features(self, which: str) -> tuple[sp.csr_matrix, np.ndarray]:
+    def _side(self, which: str) -> tuple[FeatureSet | None, IdMap]:
+        return ((self.user_side, self.users) if which == "user"
+                else (self.item_side, self.items))
+
+    def _features(self, which: str) -> sp.csr_matrix:
         key = f"{which}_features"
         if key not in self._cache:
-            side, id_map = ((self.user_side, self.users) if which == "user"
-                            else (self.item_side, self.items))
-            self._cache[key] = _with_identity(side, id_map, self.identity_features,
+            side, id_map = self._side(which)
+            self._cache[key] = _with_identity(side, len(id_map), self.identity_features,
                                               self.normalize_features)
-        matrix, names = self._cache[key]
-        return matrix.copy(), names
+        # A copy: the caller may write to it (LightFM among them) without touching the Dataset.
+        return self._cache[key].copy()
+
+    def _names(self, which: str) -> np.ndarray:
+        key = f"{which}_feature_names"
+        if key not in self._cache:
+            side, id_map = self._side(which)
+            self._cache[key] = _feature_names(side, id_map, self.identity_features)
+        return self._cache[key]
 
     @property
     def user_features(self) -> sp.csr_matrix:
         """float32 CSR of shape [n_users, n_user_features]; identity columns first if on."""
-        return self._features("user")[0]
+        return self._features("user")
 
     @property
     def item_features(self) -> sp.csr_matrix:
         """float32 CSR of shape [n_items, n_item_features]; identity columns first if on."""
-        return self._features("item")[0]
+        return self._features("item")
 
     @property
     def user_feature_names(self) -> np.ndarray:
-        return self._features("user")[1]
+        """Names of :attr:`user_features`' columns (read-only object array of str)."""
+        return self._names("user")
 
     @property
     def item_feature_names(self) -> np.ndarray:
-        return self._features("item")[1]
+        """Names of :attr:`item_features`' columns (read-only object array of str)."""
+        return self._names("item")
 
     # ------------------------------------------------------------------ back to tables
     def to_frame(self) -> pd.DataFrame:
@@ -417,14 +556,59 @@ class Dataset:
                 f"interactions={self.n_interactions:,})")
 
 
-def _id_map(raw: np.ndarray, features: pd.DataFrame | None, key: str,
-            extra: Sequence | np.ndarray | None) -> tuple[IdMap, np.ndarray]:
-    """The id map, in order of first appearance, and the internal index of each ``raw`` id."""
-    parts = [pd.Series(raw)]
-    if features is not None and key in features.columns:
-        parts.append(features[key].reset_index(drop=True))
-    if extra is not None:
-        parts.append(pd.Series(np.asarray(extra)))
-    values = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    codes, uniques = pd.factorize(values, sort=False)
-    return IdMap(uniques), codes[: len(raw)].astype(np.int32)
+def _id_map(column: pd.Series, features: pd.DataFrame | None, key: str,
+            extra: Sequence | np.ndarray | None,
+            what: str) -> tuple[IdMap, np.ndarray, np.ndarray | None]:
+    """The id map in order of first appearance (interactions, then the feature table, then
+    ``extra``), the int32 internal index of each interaction's id, and that of each feature
+    table row (None without a feature table)."""
+    codes, uniques = _factorize(column)
+    index = pd.Index(uniques)
+    feature_rows = None
+    parts = [("feature table", features[key] if features is not None else None),
+             ("known ids", None if extra is None else pd.Series(np.asarray(extra)))]
+    for label, part in parts:
+        if part is None:
+            continue
+        # Each small side table is looked up in the uniques so far: the long interaction
+        # column is never copied into a concatenation.
+        part_codes, part_uniques = _factorize(part)
+        if (part_codes < 0).any():
+            pos = int(np.flatnonzero(part_codes < 0)[0])
+            where = (f"{what} feature table: missing {key} at row {part.index[pos]}"
+                     if label == "feature table" else f"{what}s: missing id at position {pos}")
+            raise ValueError(where)
+        part_uniques = pd.Index(part_uniques)
+        found = index.get_indexer(part_uniques).astype(np.int32, copy=False)
+        new = found < 0
+        if new.any():
+            found[new] = len(index) + np.arange(int(new.sum()), dtype=np.int32)
+            index = index.append(part_uniques[new])
+        if label == "feature table":
+            feature_rows = found[part_codes]
+    return IdMap(index), codes.astype(np.int32, copy=False), feature_rows
+
+
+def _factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, object]:
+    """``pd.factorize(values)``: codes (-1 for missing) and uniques by first appearance.
+
+    Integer ids in a compact range (how MovieLens, Netflix and most logs number users and
+    items) take a hash-free path: a table over the range holds each value's first position,
+    which is several times faster than pandas' hash table on millions of ids.
+    """
+    dtype = getattr(values, "dtype", None)
+    arr = np.asarray(values) if isinstance(dtype, np.dtype) and dtype.kind in "iu" else None
+    if arr is not None and arr.size:
+        n = arr.size
+        low = arr.min()
+        span = int(arr.max()) - int(low) + 1
+        # Bounded table memory: at most ~2 int32 words per id plus a little.
+        if span <= 2 * n + (1 << 16) and n < 2**31:
+            offset = (arr - low).astype(np.intp, copy=False)
+            first = np.full(span, n, dtype=np.int32)
+            np.minimum.at(first, offset, np.arange(n, dtype=np.int32))
+            firsts = np.sort(first[first < n])
+            lookup = np.empty(span, dtype=np.int32)
+            lookup[offset[firsts]] = np.arange(firsts.size, dtype=np.int32)
+            return lookup[offset], arr[firsts]
+    return pd.factorize(values, sort=False)
