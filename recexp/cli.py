@@ -140,7 +140,8 @@ def _describe_text(facts: dict) -> str:
 
 @app.command("run")
 def run_command(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. experiments/ml100k_baselines.yaml.")],
+    config: Annotated[Path, typer.Argument(
+        help="Experiment YAML, e.g. experiments/ml100k_baselines.yaml.")],
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a config value: key.path=value (repeatable), e.g. "
         "--set seeds=[0] --set models.lightfm-warp.params.epochs=5.")] = None,
@@ -199,12 +200,14 @@ def _run_experiment(cfg, config_path: Path | None, *, quiet: bool) -> None:
 @app.command("compare")
 def compare_command(
     experiment: Annotated[str, typer.Argument(help="Experiment name (the config's `name`).")],
-    metric: Annotated[str, typer.Option(help="Metric to compare, e.g. ndcg@10, recall@20, auc.")] = "ndcg@10",
+    metric: Annotated[str, typer.Option(
+        help="Metric to compare, e.g. ndcg@10, recall@20, auc.")] = "ndcg@10",
     baseline: Annotated[str | None, typer.Option(
         help="Model label to test every other model against (default: the first model).")] = None,
     parent: Annotated[str | None, typer.Option(
         help="Parent run id (default: the latest finished invocation).")] = None,
-    png: Annotated[Path | None, typer.Option(help="Also write a bar chart to this PNG file.")] = None,
+    png: Annotated[Path | None, typer.Option(
+        help="Also write a bar chart to this PNG file.")] = None,
     alpha: Annotated[float, typer.Option(help="Significance level after Holm correction.")] = 0.05,
 ) -> None:
     """Compare the models of one experiment run: mean, interval, paired tests vs a baseline.
@@ -252,7 +255,8 @@ def ui_command(
 
 @app.command("demo")
 def demo(
-    quick: Annotated[bool, typer.Option(help="One seed and fewer epochs (about a minute).")] = False,
+    quick: Annotated[bool, typer.Option(
+        help="One seed and fewer epochs (a few minutes).")] = False,
 ) -> None:
     """The main job: the MovieLens 100K experiment (every baseline and LightFM), tracked in
     MLflow, then the comparison table."""
@@ -266,6 +270,73 @@ def demo(
     typer.echo("")
     table = compare.compare_experiment(cfg.name, metric="ndcg@10", baseline="most_popular")
     typer.echo(compare.format_table(table))
+
+
+@app.command("serve")
+def serve_command(
+    model_uri: Annotated[str, typer.Argument(
+        help="A logged model: runs:/<run_id>/model, models:/<model_id>, or a pyfunc folder.")],
+    host: Annotated[str, typer.Option(
+        help="Interface to listen on; the default keeps the service on this machine."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
+    workers: Annotated[int, typer.Option(help="Server worker processes.")] = 1,
+) -> None:
+    """Serve a logged recexp model over REST (mlflow models serve, this environment; Ctrl-C
+    stops it).
+
+    POST /invocations with {"dataframe_records": [{"user_id": "42"}], "params": {"k": 10}};
+    new users may carry their attributes (e.g. "occupation", "age") when the model uses them.
+    """
+    from recexp import serving
+
+    try:
+        serving.server_command(model_uri, host=host, port=port, workers=workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"serving {model_uri} on http://{host}:{port}/invocations  (Ctrl-C stops it)")
+    raise typer.Exit(serving.serve(model_uri, host=host, port=port, workers=workers))
+
+
+@app.command("recommend")
+def recommend_command(
+    model_uri: Annotated[str, typer.Argument(
+        help="A logged model (runs:/<run_id>/model, models:/<model_id>) or a saved folder.")],
+    users: Annotated[list[str], typer.Argument(help="User ids, as the data has them.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Items per user.")] = 10,
+    include_seen: Annotated[bool, typer.Option(
+        "--include-seen", help="Keep items the user already interacted with.")] = False,
+    attr: Annotated[list[str] | None, typer.Option(
+        "--attr", help="NAME=VALUE attribute of the users (repeatable), e.g. --attr "
+                       "occupation=doctor --attr age=30: unknown users are then scored from "
+                       "their attributes."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Top-k recommendations for some users from a logged model; unknown users get the
+    model's cold-start answer (their attributes, or the most popular items, flagged)."""
+    import pandas as pd
+
+    from recexp import serving
+
+    features = None
+    if attr:
+        pairs = {}
+        for item in attr:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise _fail(f"--attr takes NAME=VALUE, got {item!r}")
+            pairs[name] = [value] * len(users)
+        features = pd.DataFrame(pairs)
+    try:
+        table = serving.recommend_cli(model_uri, users, k, exclude_seen=not include_seen,
+                                      features=features)
+    except (serving.RequestError, serving.ServiceConfigError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(table.to_json(orient="records"))
+    else:
+        typer.echo(table.to_string(index=False))
 
 
 def _experiments_dir() -> Path:

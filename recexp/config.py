@@ -111,7 +111,8 @@ class ExperimentConfig:
     data: DataConfig
     """The dataset and its preprocessing."""
     split: dict
-    """The test split, e.g. ``{kind: user_ratio, ratio: 0.2, seed: 42}`` (see :mod:`recexp.split`)."""
+    """The test split, e.g. ``{kind: user_ratio, ratio: 0.2, seed: 42}``
+    (see :mod:`recexp.split`)."""
     models: tuple[ModelConfig, ...]
     """Models to compare; each (model, seed) is one child run."""
     features: FeaturesConfig = FeaturesConfig()

@@ -55,6 +55,9 @@ class Prepared:
     source: str
     reports: list[dict] = field(default_factory=list)
     feature_summary: dict = field(default_factory=dict)
+    user_table: pd.DataFrame | None = None
+    """The users attribute table the user features were built from (None without user
+    features): a logged service encodes new users' attributes with the same builders."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,8 @@ def prepare(config: ExperimentConfig, *, progress: bool = True) -> Prepared:
     steps("split")
     source = f"{config.data.dataset}:{config.data.path or 'registry'}"
     return Prepared(dataset=dataset, split=split, source=source, reports=reports,
-                    feature_summary=feature_summary)
+                    feature_summary=feature_summary,
+                    user_table=users if spec["user"] else None)
 
 
 def _restrict(table: pd.DataFrame | None, interactions: pd.DataFrame, key: str):
@@ -366,12 +370,16 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
             table[Columns.User] = table[Columns.User].astype(str)
             table.to_parquet(per_user, index=False)
             mlflow.log_artifact(str(per_user))
-            if log_models:
-                try:
-                    folder = model.save(Path(tmp) / "model")
-                    mlflow.log_artifacts(str(folder), "model")
-                except NotImplementedError:
-                    mlflow.set_tag("recexp.model_saved", "false")
+        if log_models:
+            from recexp import serving
+
+            try:
+                # An MLflow pyfunc service (runs:/<run_id>/model): the model with its id maps,
+                # feature vocabulary and popularity fallback, saved as JSON + npz (no pickle).
+                serving.log_pyfunc(model, prepared, config=config, artifact_path="model")
+                mlflow.set_tag("recexp.model_saved", "true")
+            except NotImplementedError:
+                mlflow.set_tag("recexp.model_saved", "false")
         if curve is not None:
             fig = plots.learning_curves({label: curve}, title=f"{label}: validation per epoch")
             mlflow.log_figure(fig, "plots/learning_curves.png")

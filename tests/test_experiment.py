@@ -87,7 +87,13 @@ def test_shipped_experiment_creates_its_runs(store, path):
     mlflow_client = client()
     for run_id in children["run_id"]:
         names = {a.path for a in mlflow_client.list_artifacts(run_id)}
-        assert {"per_user_metrics.parquet", "plots", "model"} <= names
+        assert {"per_user_metrics.parquet", "plots"} <= names
+        import mlflow
+
+        logged = mlflow.search_logged_models(experiment_ids=[runs["experiment_id"].iloc[0]],
+                                             filter_string=f"source_run_id = '{run_id}'",
+                                             output_format="list")
+        assert [m.name for m in logged] == ["model"]
         run = mlflow_client.get_run(run_id)
         assert run.inputs.dataset_inputs, "the dataset is logged as an input"
         assert "model.name" in run.data.params and "seed" in run.data.params

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-__all__ = ["ChecksumError", "DataNotFoundError", "Remote", "Source", "cache_dir", "data_dir", "locate"]
+__all__ = ["ChecksumError", "DataNotFoundError", "Remote", "Source", "cache_dir", "data_dir",
+           "locate"]
 
 
 class DataNotFoundError(FileNotFoundError):

@@ -174,7 +174,7 @@ class Recommender(ABC):
                              f"valid: {', '.join(cls.param_names)}")
         return cls(**params)
 
-    def check_params(self) -> None:
+    def check_params(self) -> None:  # noqa: B027  (a no-op default is the point)
         """Raise ``ValueError`` naming any impossible parameter value.
 
         Called by :meth:`fit` and by config checks (so a bad YAML value fails before any
