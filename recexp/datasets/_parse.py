@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -178,7 +178,7 @@ class Field:
             raise ValueError("blank space around a value")
         if self.kind == "date":
             try:
-                return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+                return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
             except ValueError:
                 raise ValueError("not a date of the form YYYY-MM-DD") from None
         if self.kind in ("int", "epoch"):
