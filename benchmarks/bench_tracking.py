@@ -2,7 +2,8 @@
 
 Both arms fit the same model (same data, params, seed, one thread) and compute the same
 validation metrics after every epoch; the tracked arm also logs them to MLflow (step =
-epoch) inside a run. The arms alternate, repeated, and the medians are compared. The one-time
+epoch) inside a run, as ``recexp run`` does: queued to MLflow's async logging thread and
+flushed before the fit counts as done. The arms alternate, repeated, and the medians are compared. The one-time
 costs of a tracked run (creating the store, plots, the per-user table, the model) are timed
 separately.
 
@@ -57,11 +58,14 @@ def main() -> None:
                               segments=False).summary
             if log:
                 mlflow.log_metrics({f"valid.{k.replace('@', '_at_')}": v
-                                    for k, v in values.items()}, step=epoch)
+                                    for k, v in values.items()}, step=epoch,
+                                   synchronous=False)
             return False
 
         start = time.perf_counter()
         model.fit(split.train, callback=callback)
+        if log:
+            mlflow.flush_async_logging()  # the run is only done when its metrics are stored
         return time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:

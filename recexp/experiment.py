@@ -350,11 +350,13 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
         _log_split_inputs(prepared, config)
 
         def on_epoch(epoch: int, values: dict[str, float]) -> None:
+            # queued to MLflow's logging thread: a sqlite write per epoch would stall training
             mlflow.log_metrics({f"valid.{_metric_key(k)}": v for k, v in values.items()},
-                               step=epoch)
+                               step=epoch, synchronous=False)
 
         curve, seconds = _fit_one(model, prepared, config, on_epoch=on_epoch,
                                   progress=progress)
+        mlflow.flush_async_logging()
         mlflow.log_metric("fit_seconds", seconds)
         ev = config.evaluation
         start = time.perf_counter()
