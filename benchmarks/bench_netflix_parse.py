@@ -41,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / "_work"
-RESULTS = ROOT / "benchmarks" / "_results_netflix.md"
+RESULTS = ROOT / "benchmarks" / "details" / "netflix.md"
 
 
 # ---------------------------------------------------------------------------- the two parsers

@@ -28,7 +28,7 @@ cores. Repeated for each ``--workers`` value (uvicorn worker processes).
 Run from the project root::
 
     RECEXP_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_serving.py \
-        --write benchmarks/_results_serving.md
+        --write benchmarks/details/serving.md
 """
 
 from __future__ import annotations

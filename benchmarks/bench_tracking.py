@@ -3,9 +3,9 @@
 Both arms fit the same model (same data, params, seed, one thread) and compute the same
 validation metrics after every epoch; the tracked arm also logs them to MLflow (step =
 epoch) inside a run, as ``recexp run`` does: queued to MLflow's async logging thread and
-flushed before the fit counts as done. The arms alternate, repeated, and the medians are compared. The one-time
-costs of a tracked run (creating the store, plots, the per-user table, the model) are timed
-separately.
+flushed before the fit counts as done. The arms alternate, repeated, and the medians are
+compared. The one-time costs of a tracked run (creating the store, plots, the per-user
+table, the model) are timed separately.
 
     RECEXP_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_tracking.py [--repeats 3]
 """

@@ -339,6 +339,75 @@ def recommend_command(
         typer.echo(table.to_string(index=False))
 
 
+@app.command("sweep")
+def sweep_command(
+    config: Annotated[Path, typer.Argument(
+        help="Search config, e.g. experiments/ml100k_lightfm.search.yaml.")],
+    n_trials: Annotated[int | None, typer.Option(
+        "--n-trials", help="Trials to run now, split over the workers (default: the "
+        "config's search.n_trials).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="Seconds after which no new trial starts.")] = None,
+    workers: Annotated[int, typer.Option(
+        help="Processes running trials against the one storage.")] = 1,
+    storage: Annotated[str | None, typer.Option(
+        help="Database URL (postgresql://user@host/db, sqlite:///file.db) or journal file "
+        "(default: <root>/optuna/<study>.journal).")] = None,
+    study: Annotated[str | None, typer.Option(
+        help="Study name (default: the config's name); an existing study is resumed.")] = None,
+    sampler: Annotated[str | None, typer.Option(
+        help="Sampler kind: tpe, random, qmc (default: the config's).")] = None,
+    pruner: Annotated[str | None, typer.Option(
+        help="Pruner kind: median, percentile, successive_halving, hyperband, wilcoxon, "
+        "none (default: the config's).")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Sampler seed (worker i uses seed + i).")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a config value: key.path=value (repeatable), e.g. --set "
+        "search.space.model.no_components.high=64 --set models.0.params.epochs=10.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Tune one model with Optuna, tracked in MLflow; then test the best and default params.
+
+    Trials fit on train minus the validation carve-out and are scored on validation after
+    every epoch (pruned when the pruner says so); they never see test. At the end the best
+    params and the config's own params are refitted on train + validation and tested once,
+    with a paired test. Every trial is a child run of one parent run per invocation. Run the
+    same command again to resume the study. optuna-dashboard reads the same storage:
+    `optuna-dashboard <root>/optuna/<study>.journal` (or the database URL).
+    """
+    from recexp import tracking, tuning
+    from recexp.config import ConfigError
+    from recexp.datasets import BadInputError, DataNotFoundError
+
+    if workers < 1:
+        raise _fail(f"--workers must be at least 1, got {workers}")
+    if n_trials is not None and n_trials < 1:
+        raise _fail(f"--n-trials must be at least 1, got {n_trials}")
+    try:
+        result = tuning.sweep_from_file(
+            config, n_trials=n_trials, timeout=timeout, workers=workers, storage=storage,
+            study=study, sampler=sampler, pruner=pruner, seed=seed, overrides=set_ or (),
+            progress=not quiet)
+    except (ConfigError, DataNotFoundError, BadInputError) as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: the runs are marked KILLED; run the same command to resume "
+                    "the study", err=True, fg=typer.colors.YELLOW)
+        raise typer.Exit(code=130) from None
+    except Exception as exc:
+        raise _fail(f"the sweep failed ({type(exc).__name__}: {exc}); its MLflow runs are "
+                    "marked FAILED with the traceback in error.txt") from None
+    typer.echo("")
+    typer.echo(result.describe())
+    typer.echo("")
+    typer.echo(f"tracking store: {tracking.tracking_uri()}")
+    again = f"recexp sweep {config} --study {result.study_name}"
+    if storage:
+        again += f" --storage {result.storage}"
+    typer.echo(f"resume:   {again} --n-trials N")
+
+
 def _experiments_dir() -> Path:
     from recexp import tracking
 
