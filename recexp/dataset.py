@@ -15,7 +15,7 @@ from recexp.columns import Columns
 __all__ = ["Dataset", "FeatureSet", "IdMap"]
 
 _PRESORT_MAX = 1 << 19
-"""Interactions up to which :meth:`Dataset._layout` presorts by item (see there)."""
+"""Interactions up to which :meth:`Dataset._csr_arrays` presorts by item (see there)."""
 
 
 class IdMap:
@@ -264,7 +264,9 @@ class Dataset:
             Prepend one indicator feature per user/item to the feature matrices (as LightFM's
             own ``Dataset`` does); without side features the identity is always used.
         normalize_features : bool
-            Scale each feature row to sum to 1 (LightFM's ``normalize=True``).
+            Divide each feature row by its L1 norm, so its absolute values sum to 1, as
+            LightFM's ``normalize=True`` does. A row with no features stays zero; LightFM
+            raises on one.
 
         Id order is order of first appearance: interactions, then feature tables, then
         ``users``/``items``. The construction is vectorised (no Python object per row).
@@ -317,42 +319,45 @@ class Dataset:
         ds = cls(users=user_map, items=item_map, user_idx=u_idx, item_idx=i_idx, weight=weight,
                  rating=rating, timestamp=timestamp, user_side=user_side, item_side=item_side,
                  identity_features=identity_features, normalize_features=normalize_features)
-        ds._layout()  # builds the matrices' layout once and refuses repeated pairs
+        ds._layout()  # builds the weight matrix once and refuses repeated pairs
         return ds
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The CSR layout every interaction matrix shares: ``(indptr, indices, order)``.
+        """CSR arrays ``(indptr, indices, data)`` of the weight matrix, built once.
 
-        Stored entry ``k`` (rows by user, columns sorted within a row) is interaction
-        ``order[k]``, so a matrix of any per-interaction column is ``values[order]`` over the
-        same ``indptr`` and ``indices``: one sort serves interactions, binary and ratings.
+        :attr:`interactions` copies them and :attr:`binary` shares their structure.
         Raises ``ValueError`` naming a repeated (user, item) pair.
         """
         if "layout" not in self._cache:
-            n = self.n_interactions
-            # Positions ride along as the values: a repeated pair is summed into one entry, so
-            # nnz < n exposes it without a second pass.
-            steps = np.arange(n + 1, dtype=np.int32 if n < 2**31 else np.int64)
-            positions = steps[:-1]
-            if n <= _PRESORT_MAX:
-                # Bucket by item first (CSR -> CSC of a one-entry-per-row matrix is a stable
-                # counting sort): bucketing by user below then leaves every row's items in
-                # order, and scipy skips its per-row sort. Twice as fast while the arrays sit
-                # in cache; beyond, the extra random-access pass costs more than it saves.
-                one_per_row = sp.csr_matrix((positions, self.item_idx, steps),
-                                            shape=(n, self.n_items))
-                positions = one_per_row.tocsc().data
-            csr = sp.coo_matrix((positions, (self.user_idx[positions],
-                                             self.item_idx[positions])),
-                                shape=(self.n_users, self.n_items)).tocsr()
-            if csr.nnz != n:
-                self._raise_repeated_pairs(n - csr.nnz)
-            layout = (csr.indptr.astype(np.int32, copy=False),
-                      csr.indices.astype(np.int32, copy=False), csr.data)
-            for arr in layout:
-                arr.flags.writeable = False
-            self._cache["layout"] = layout
+            self._cache["layout"] = self._csr_arrays(self.weight)
         return self._cache["layout"]
+
+    def _csr_arrays(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Read-only int32 ``indptr``, int32 ``indices`` (sorted within rows) and float32
+        ``data`` of the [n_users, n_items] matrix of one value per interaction."""
+        n = self.n_interactions
+        users, items = self.user_idx, self.item_idx
+        if n <= _PRESORT_MAX:
+            # Bucket by item first (CSR -> CSC of a one-entry-per-row matrix is a stable
+            # counting sort): bucketing by user below then leaves every row's items in order,
+            # and scipy skips its per-row sort. Twice as fast while the arrays sit in cache;
+            # beyond, the extra random-access pass costs more than it saves.
+            steps = np.arange(n + 1, dtype=np.int32)
+            by_item = sp.csr_matrix((steps[:-1], items, steps), shape=(n, self.n_items)).tocsc()
+            order = by_item.data.astype(np.intp)
+            users, values = users[order], values[order]
+            items = np.repeat(np.arange(self.n_items, dtype=np.int32), np.diff(by_item.indptr))
+        # The values ride along in the sort; a repeated pair is summed into one entry, so
+        # nnz < n exposes it without a pass of its own.
+        csr = sp.coo_matrix((values, (users, items)), shape=(self.n_users, self.n_items),
+                            dtype=np.float32).tocsr()
+        if csr.nnz != n:
+            self._raise_repeated_pairs(n - csr.nnz)
+        arrays = (csr.indptr.astype(np.int32, copy=False),
+                  csr.indices.astype(np.int32, copy=False), csr.data)
+        for arr in arrays:
+            arr.flags.writeable = False
+        return arrays
 
     def _raise_repeated_pairs(self, n_repeats: int) -> None:
         key = self.user_idx.astype(np.int64) * self.n_items + self.item_idx
@@ -437,31 +442,36 @@ class Dataset:
         return self.items.ids
 
     # ------------------------------------------------------------------ matrices
-    def _matrix(self, values: np.ndarray) -> sp.csr_matrix:
-        # New arrays on every call (a gather costs what a copy would): callers, LightFM among
-        # them, may write to the matrix without touching the Dataset.
-        indptr, indices, order = self._layout()
-        matrix = sp.csr_matrix((values[order].astype(np.float32, copy=False), indices.copy(),
-                                indptr.copy()), shape=(self.n_users, self.n_items))
+    def _matrix(self, indptr: np.ndarray, indices: np.ndarray,
+                data: np.ndarray) -> sp.csr_matrix:
+        # New arrays on every call: callers, LightFM among them, may write to the matrix
+        # without touching the Dataset.
+        matrix = sp.csr_matrix((data, indices.copy(), indptr.copy()),
+                               shape=(self.n_users, self.n_items))
         matrix.has_canonical_format = True
         return matrix
 
     @property
     def interactions(self) -> sp.csr_matrix:
         """Training weights: float32 CSR of shape [n_users, n_items]."""
-        return self._matrix(self.weight)
+        indptr, indices, data = self._layout()
+        return self._matrix(indptr, indices, data.copy())
 
     @property
     def binary(self) -> sp.csr_matrix:
         """1.0 where an interaction exists: float32 CSR of shape [n_users, n_items]."""
-        return self._matrix(np.ones(self.n_interactions, np.float32))
+        indptr, indices, _ = self._layout()
+        return self._matrix(indptr, indices, np.ones(len(indices), np.float32))
 
     @property
     def ratings(self) -> sp.csr_matrix:
         """Explicit ratings: float32 CSR of shape [n_users, n_items] (needs a rating column)."""
         if self.rating is None:
             raise ValueError("this Dataset has no rating column")
-        return self._matrix(self.rating)
+        if "ratings" not in self._cache:
+            self._cache["ratings"] = self._csr_arrays(self.rating)
+        indptr, indices, data = self._cache["ratings"]
+        return self._matrix(indptr, indices, data.copy())
 
     def _side(self, which: str) -> tuple[FeatureSet | None, IdMap]:
         return ((self.user_side, self.users) if which == "user"
