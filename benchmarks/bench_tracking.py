@@ -1,13 +1,20 @@
 """What MLflow tracking costs: a 30-epoch LightFM run on ML-100K, tracked vs untracked.
 
-Both arms fit the same model (same data, params, seed, one thread) and compute the same
-validation metrics after every epoch; the tracked arm also logs them to MLflow (step =
-epoch) inside a run, as ``recexp run`` does: queued to MLflow's async logging thread and
-flushed before the fit counts as done. The arms alternate, repeated, and the medians are
-compared. The one-time costs of a tracked run (creating the store, plots, the per-user
-table, the model) are timed separately.
+Every arm fits the same model (same data, params, seed, one thread) and computes the same
+validation metrics after every epoch; the tracked arms also log them to MLflow (step =
+epoch) inside a run:
 
-    RECEXP_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_tracking.py [--repeats 3]
+- ``tracked``: as ``recexp run`` does, through :class:`recexp.tracking.StepMetrics` (values
+  kept with their timestamps, one ``log_batch`` at most every 5 s and at the end of the fit,
+  which counts as done only once they are stored);
+- ``per-epoch sync`` (``--all-arms``): one ``mlflow.log_metrics`` call per epoch;
+- ``per-epoch async`` (``--all-arms``): ``log_metrics(synchronous=False)`` per epoch and
+  ``mlflow.flush_async_logging()`` after the fit.
+
+The arms alternate, repeated, and the medians are compared. The one-time costs of a tracked
+run (creating the store, plots, the per-user table, the model) are timed separately.
+
+    RECEXP_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_tracking.py [--repeats 5]
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--all-arms", action="store_true",
+                        help="also time a log_metrics call per epoch, sync and async")
     args = parser.parse_args()
 
     import mlflow
@@ -48,24 +57,31 @@ def main() -> None:
                                                  "seed": 7}))
     valid = _valid_split(split)
 
-    def fit(log: bool) -> float:
+    def fit(arm: str) -> float:
         model = LightFMRecommender(no_components=64, epochs=args.epochs, num_threads=1,
                                    random_state=0)
+        steps = tracking.StepMetrics() if arm == "tracked" else None
 
         def callback(epoch, fitted):
             values = evaluate(fitted, valid, k=(10,), metrics=("precision", "recall", "ndcg",
                                                                 "map", "auc"),
                               segments=False).summary
-            if log:
-                mlflow.log_metrics({f"valid.{k.replace('@', '_at_')}": v
-                                    for k, v in values.items()}, step=epoch,
-                                   synchronous=False)
+            named = {f"valid.{k.replace('@', '_at_')}": v for k, v in values.items()}
+            if steps is not None:
+                steps.log(named, step=epoch)
+            elif arm == "per-epoch sync":
+                mlflow.log_metrics(named, step=epoch)
+            elif arm == "per-epoch async":
+                mlflow.log_metrics(named, step=epoch, synchronous=False)
             return False
 
         start = time.perf_counter()
         model.fit(split.train, callback=callback)
-        if log:
-            mlflow.flush_async_logging()  # the run is only done when its metrics are stored
+        # the run is only done when its metrics are stored
+        if steps is not None:
+            steps.flush()
+        elif arm == "per-epoch async":
+            mlflow.flush_async_logging()
         return time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,12 +94,18 @@ def main() -> None:
         tracking.experiment_id("bench")
         store_seconds = time.perf_counter() - start
 
-        untracked, tracked = [], []
-        fit(False)  # warm caches and imports once
+        arms = ["untracked", "tracked"]
+        if args.all_arms:
+            arms += ["per-epoch sync", "per-epoch async"]
+        times: dict[str, list[float]] = {arm: [] for arm in arms}
+        fit("untracked")  # warm caches and imports once
         for _ in range(args.repeats):
-            untracked.append(fit(False))
-            with tracking.tracked_run("tracked", experiment="bench"):
-                tracked.append(fit(True))
+            for arm in arms:
+                if arm == "untracked":
+                    times[arm].append(fit(arm))
+                    continue
+                with tracking.tracked_run(arm, experiment="bench"):
+                    times[arm].append(fit(arm))
 
         # one-time costs of a tracked run, measured in one more run
         model = LightFMRecommender(no_components=64, epochs=args.epochs, num_threads=1,
@@ -113,11 +135,16 @@ def main() -> None:
             mlflow.log_artifacts(str(folder), "model")
             one_time["model"] = time.perf_counter() - t
 
-    u, tr = statistics.median(untracked), statistics.median(tracked)
-    print(f"30-epoch LightFM fit with per-epoch validation on ML-100K, {args.repeats} repeats")
-    print(f"  untracked  median {u:7.2f} s   runs {[round(x, 2) for x in untracked]}")
-    print(f"  tracked    median {tr:7.2f} s   runs {[round(x, 2) for x in tracked]}")
-    print(f"  overhead of per-epoch logging: {100 * (tr / u - 1):+.1f}%  (target <= +5%)")
+    print(f"{args.epochs}-epoch LightFM fit with per-epoch validation on ML-100K, "
+          f"{args.repeats} repeats, arms interleaved")
+    base = statistics.median(times["untracked"])
+    for arm, runs in times.items():
+        median = statistics.median(runs)
+        extra = "" if arm == "untracked" else f"   {100 * (median / base - 1):+6.1f}%"
+        print(f"  {arm:<16} median {median:6.2f} s{extra}   runs {[round(x, 2) for x in runs]}")
+    overhead = 100 * (statistics.median(times["tracked"]) / base - 1)
+    print(f"  overhead of per-epoch logging as recexp run does it: {overhead:+.1f}%  "
+          f"(target <= +5%)")
     print("one-time costs of a tracked run:")
     print(f"  store creation (new sqlite db + experiment)  {store_seconds:6.2f} s")
     for name, seconds in one_time.items():
