@@ -184,15 +184,17 @@ def _run_experiment(cfg, config_path: Path | None, *, quiet: bool) -> None:
                     "MLflow with the full traceback in its error.txt artifact") from None
     table = result.table()
     k = cfg.evaluation.k[min(1, len(cfg.evaluation.k) - 1)]
-    cols = [c for c in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "auc", f"coverage@{k}")
-            if c in table]
+    shown = (("roc_auc", "log_loss", "brier", "mean_prediction", "ctr") if cfg.task == "ctr"
+             else (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "auc", f"coverage@{k}"))
+    cols = [c for c in shown if c in table]
     means = table.groupby("model", sort=False)[cols].mean()
     typer.echo("")
     typer.echo(f"experiment {result.experiment!r}, parent run {result.parent_run_id}")
     typer.echo(means.to_string(float_format=lambda v: f"{v:.4f}"))
     typer.echo("")
     typer.echo(f"tracking store: {tracking.tracking_uri()}")
-    typer.echo(f"compare:  recexp compare {result.experiment}")
+    metric = " --metric log_loss" if cfg.task == "ctr" else ""
+    typer.echo(f"compare:  recexp compare {result.experiment}{metric}")
     typer.echo("open:     recexp ui    (or: mlflow ui --backend-store-uri "
                f"{tracking.tracking_uri()})")
 
@@ -200,8 +202,10 @@ def _run_experiment(cfg, config_path: Path | None, *, quiet: bool) -> None:
 @app.command("compare")
 def compare_command(
     experiment: Annotated[str, typer.Argument(help="Experiment name (the config's `name`).")],
-    metric: Annotated[str, typer.Option(
-        help="Metric to compare, e.g. ndcg@10, recall@20, auc.")] = "ndcg@10",
+    metric: Annotated[str | None, typer.Option(
+        help="Metric to compare, e.g. ndcg@10, recall@20, auc; for click prediction "
+        "log_loss or squared_error (per impression). Default: ndcg@10, or log_loss for "
+        "a task: ctr experiment.")] = None,
     baseline: Annotated[str | None, typer.Option(
         help="Model label to test every other model against (default: the first model).")] = None,
     parent: Annotated[str | None, typer.Option(
@@ -214,6 +218,7 @@ def compare_command(
 
     Intervals are across seeds (Student t) when a model has several seeds, else a bootstrap
     over users; p-values are paired t-tests over users (Wilcoxon beside), Holm-corrected.
+    Click-prediction experiments pair impressions instead of users.
     """
     from recexp import compare
 

@@ -17,6 +17,11 @@ from recexp.stats import RunTable, compare_runs
 __all__ = ["compare_experiment", "format_table", "load_runs", "plot_table"]
 
 
+_TABLES = {"ranking": "per_user_metrics.parquet", "ctr": "per_impression_metrics.parquet"}
+"""The per-unit metric table each task logs (users for ranking, impressions for clicks)."""
+_DEFAULT_METRIC = {"ranking": "ndcg@10", "ctr": "log_loss"}
+
+
 def _latest_parent(client, experiment_id: str) -> str:
     runs = client.search_runs([experiment_id],
                               filter_string="tags.`recexp.kind` = 'experiment' and "
@@ -51,7 +56,8 @@ def load_runs(experiment: str, *, parent_run_id: str | None = None) -> list[RunT
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
         for child in children:
-            local = client.download_artifacts(child.info.run_id, "per_user_metrics.parquet", tmp)
+            name = _TABLES[child.data.tags.get("recexp.task", "ranking")]
+            local = client.download_artifacts(child.info.run_id, name, tmp)
             per_user = pd.read_parquet(local)
             Path(local).unlink()
             tags = child.data.tags
@@ -60,17 +66,22 @@ def load_runs(experiment: str, *, parent_run_id: str | None = None) -> list[RunT
     return tables
 
 
-def compare_experiment(experiment: str, *, metric: str = "ndcg@10",
+def compare_experiment(experiment: str, *, metric: str | None = None,
                        baseline: str | None = None, parent_run_id: str | None = None,
                        alpha: float = 0.05) -> pd.DataFrame:
     """The comparison table of one invocation of an experiment.
+
+    ``metric`` defaults to ``ndcg@10`` for ranking and ``log_loss`` for click prediction
+    (``task: ctr``, whose runs are paired impression by impression).
 
     Returns a DataFrame (see :func:`recexp.stats.compare_runs`): model, mean, interval,
     difference to the baseline, paired t and Wilcoxon p-values, Holm-adjusted p-value,
     significant.
     """
-    metric = metric.replace("_at_", "@")  # accept MLflow's spelling (ndcg_at_10) too
     runs = load_runs(experiment, parent_run_id=parent_run_id)
+    if metric is None:
+        metric = _DEFAULT_METRIC["ctr" if runs[0].unit == "impression" else "ranking"]
+    metric = metric.replace("_at_", "@")  # accept MLflow's spelling (ndcg_at_10) too
     base = baseline or runs[0].label
     return compare_runs(runs, metric=metric, baseline=base, alpha=alpha)
 

@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 
+TASKS = ("ranking", "ctr")
+"""What an experiment can be about (``task:``)."""
+
+
 class ConfigError(ValueError):
     """A config that cannot be run; the message names the file and key path."""
 
@@ -100,6 +104,9 @@ class EvaluationConfig:
     """Also report every metric per test segment (warm, cold users, cold items)."""
     relevance_threshold: float | None = None
     """Test interactions count as relevant only with a rating at or above this."""
+    calibration_bins: int = 10
+    """Task ``ctr``: equal-count buckets of the predicted probability for the calibration
+    table and plot."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,14 @@ class ExperimentConfig:
     """The dataset and its preprocessing."""
     split: dict
     """The test split, e.g. ``{kind: user_ratio, ratio: 0.2, seed: 42}``
-    (see :mod:`recexp.split`)."""
+    (see :mod:`recexp.split`); for task ``ctr`` a split of the impressions,
+    ``{kind: random | ordered, ratio: 0.2, seed: 42}`` (see :mod:`recexp.clicks`)."""
     models: tuple[ModelConfig, ...]
     """Models to compare; each (model, seed) is one child run."""
+    task: str = "ranking"
+    """``ranking``: recommenders ranked over the catalogue (:mod:`recexp.models`);
+    ``ctr``: click models predicting the click probability of impressions
+    (:mod:`recexp.models.ctr`, :mod:`recexp.clicks`)."""
     features: FeaturesConfig = FeaturesConfig()
     """Side features; none by default."""
     validation: dict | None = None
@@ -300,15 +312,30 @@ def _check(config: ExperimentConfig) -> None:
     if config.data.on_bad_lines not in ("error", "skip"):
         raise ConfigError(f"data.on_bad_lines: must be 'error' or 'skip', "
                           f"got {config.data.on_bad_lines!r}")
+    if config.task not in TASKS:
+        near = difflib.get_close_matches(config.task, TASKS, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"task: unknown task {config.task!r}{hint} (valid: "
+                          f"{', '.join(TASKS)})")
+    data_task = datasets.info(config.data.dataset).task
+    if config.task == "ctr" and data_task != "ctr":
+        click_sets = [n for n in datasets.names() if datasets.info(n).task == "ctr"]
+        raise ConfigError(f"data.dataset: {config.data.dataset!r} has no impressions to "
+                          f"predict clicks on (its task is {data_task!r}); task 'ctr' needs "
+                          f"one of: {', '.join(click_sets)}")
     if not config.models:
         raise ConfigError("models: at least one model is needed")
     labels = [m.label for m in config.models]
     for label in labels:
         if labels.count(label) > 1:
             raise ConfigError(f"models: two models are labelled {label!r}; give one a `name`")
+    if config.task == "ctr":
+        from recexp.models.ctr import get_click_model as get_class
+    else:
+        get_class = get_model_class
     for i, model in enumerate(config.models):
         try:
-            cls = get_model_class(model.model)
+            cls = get_class(model.model)
         except KeyError as exc:
             raise ConfigError(f"models[{i}].model: {exc.args[0]}") from None
         try:
@@ -324,7 +351,39 @@ def _check(config: ExperimentConfig) -> None:
         raise ConfigError("seeds: at least one seed is needed")
     if config.threads <= 0:
         raise ConfigError(f"threads: must be positive, got {config.threads}")
-    _check_parts(config)
+    if ev.calibration_bins < 1:
+        raise ConfigError(f"evaluation.calibration_bins: must be >= 1, got "
+                          f"{ev.calibration_bins}")
+    if config.task == "ctr":
+        _check_clicks(config)
+    else:
+        _check_parts(config)
+
+
+def _check_clicks(config: ExperimentConfig) -> None:
+    """Task ``ctr``: the ranking-only parts must be left out, the splits must be row splits."""
+    from recexp.clicks import check_row_split
+
+    default = ExperimentConfig(name="-", data=config.data, split={}, models=())
+    unused = [("data.preprocess", config.data.preprocess != ()),
+              ("features", config.features != default.features),
+              ("evaluation.k", config.evaluation.k != default.evaluation.k),
+              ("evaluation.metrics", config.evaluation.metrics != default.evaluation.metrics),
+              ("evaluation.segments", config.evaluation.segments != default.evaluation.segments),
+              ("evaluation.relevance_threshold",
+               config.evaluation.relevance_threshold is not None)]
+    for where, given in unused:
+        if given:
+            raise ConfigError(f"{where}: not used by task 'ctr' (click models read every "
+                              "impression's hashed features and always report roc_auc, "
+                              "log_loss, ctr and mean_prediction); remove it")
+    for where, spec in (("split", config.split), ("validation", config.validation)):
+        if spec is None:
+            continue
+        try:
+            check_row_split(dict(spec))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def _check_parts(config: ExperimentConfig) -> None:

@@ -117,8 +117,10 @@ def prepare(config: ExperimentConfig, *, progress: bool = True) -> Prepared:
     steps("preprocessed")
     # The catalogue is what survived preprocessing: attribute rows of removed users/items
     # would otherwise come back as cold entities and change every metric's candidate set.
-    users = _restrict(data.users, interactions, Columns.User)
-    items = _restrict(data.items, interactions, Columns.Item)
+    users = _restrict(_renamed(data.users, Columns.User, config.data.preprocess),
+                      interactions, Columns.User)
+    items = _restrict(_renamed(data.items, Columns.Item, config.data.preprocess),
+                      interactions, Columns.Item)
     spec = {"user": list(config.features.user), "item": list(config.features.item)}
     if spec["user"] or spec["item"]:
         tables = build_features(spec, users=users if spec["user"] else None,
@@ -144,6 +146,23 @@ def prepare(config: ExperimentConfig, *, progress: bool = True) -> Prepared:
     return Prepared(dataset=dataset, split=split, source=source, reports=reports,
                     feature_summary=feature_summary,
                     user_table=users if spec["user"] else None)
+
+
+def _renamed(table: pd.DataFrame | None, key: str, steps) -> pd.DataFrame | None:
+    """The attribute table with ``key`` pseudonymised as the preprocessing steps did to the
+    interactions, so its rows still meet theirs (and raw ids stay out of artifacts)."""
+    from recexp.preprocess import pseudonymize_ids
+
+    if table is None:
+        return None
+    for step in steps:
+        if step.get("step") != "pseudonymize":
+            continue
+        params = {k: v for k, v in step.items() if k not in ("step", "columns")}
+        columns = step.get("columns", (Columns.User,))
+        if key in ([columns] if isinstance(columns, str) else list(columns)):
+            table = table.assign(**{key: pseudonymize_ids(table[key].to_numpy(), **params)})
+    return table
 
 
 def _restrict(table: pd.DataFrame | None, interactions: pd.DataFrame, key: str):
@@ -242,6 +261,9 @@ def run(config: ExperimentConfig, *, config_path: str | Path | None = None,
         progress: bool = True, log_models: bool = True) -> ExperimentResult:
     """Run every (model, seed) of ``config`` and track it all in MLflow.
 
+    A ``task: ctr`` config goes to :func:`recexp.clicks.run_clicks` (click models on
+    impressions); the same parent/child layout, with click metrics.
+
     Parameters
     ----------
     config : ExperimentConfig
@@ -256,10 +278,15 @@ def run(config: ExperimentConfig, *, config_path: str | Path | None = None,
 
     from recexp import plots
 
+    if config.task == "ctr":
+        from recexp.clicks import run_clicks
+
+        return run_clicks(config, config_path=config_path, progress=progress,
+                          log_models=log_models)
     tracking.configure()
     env = tracking.environment_tags(threads=config.threads, reproducible=config.threads == 1)
     parent_tags = {**env, "recexp.config_hash": config_hash(config),
-                   "recexp.kind": "experiment"}
+                   "recexp.kind": "experiment", "recexp.task": "ranking"}
     if config.description:
         parent_tags["mlflow.note.content"] = config.description
     results: list[RunResult] = []
@@ -337,7 +364,7 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
     params = model.get_params()
     threads = params.get("num_threads", 1)
     tags = {**env, "recexp.model": model_cfg.model, "recexp.label": label,
-            "recexp.seed": str(seed), "recexp.kind": "model",
+            "recexp.seed": str(seed), "recexp.kind": "model", "recexp.task": "ranking",
             "recexp.config_hash": config_hash(config), "recexp.threads": str(threads),
             "recexp.bit_reproducible": str(threads == 1).lower()}
     with tracking.tracked_run(f"{label}-seed{seed}", experiment=config.name,
@@ -349,14 +376,14 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
                              "data.dataset": config.data.dataset})
         _log_split_inputs(prepared, config)
 
-        def on_epoch(epoch: int, values: dict[str, float]) -> None:
-            # queued to MLflow's logging thread: a sqlite write per epoch would stall training
-            mlflow.log_metrics({f"valid.{_metric_key(k)}": v for k, v in values.items()},
-                               step=epoch, synchronous=False)
+        # Batched: a store write per epoch would cost as much as a short epoch.
+        with tracking.StepMetrics(child.info.run_id) as steps:
+            def on_epoch(epoch: int, values: dict[str, float]) -> None:
+                steps.log({f"valid.{_metric_key(k)}": v for k, v in values.items()},
+                          step=epoch)
 
-        curve, seconds = _fit_one(model, prepared, config, on_epoch=on_epoch,
-                                  progress=progress)
-        mlflow.flush_async_logging()
+            curve, seconds = _fit_one(model, prepared, config, on_epoch=on_epoch,
+                                      progress=progress)
         mlflow.log_metric("fit_seconds", seconds)
         ev = config.evaluation
         start = time.perf_counter()

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["learning_curves", "metric_bars", "popularity_tail"]
+__all__ = ["calibration", "close", "learning_curves", "metric_bars", "popularity_tail"]
 
 
 def _pyplot():
@@ -26,6 +26,11 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def close(fig) -> None:
+    """Free a figure once it is logged or saved (pyplot keeps every open figure)."""
+    _pyplot().close(fig)
 
 
 def learning_curves(curves: Mapping[str, pd.DataFrame], *, metrics: Sequence[str] | None = None,
@@ -125,5 +130,41 @@ def popularity_tail(item_popularity: np.ndarray, recommended: Mapping[str, np.nd
     ax2.legend(fontsize="small")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def calibration(tables: Mapping[str, pd.DataFrame], *, title: str = "Calibration"):
+    """Reliability diagram: observed click rate against mean prediction, per bucket.
+
+    Parameters
+    ----------
+    tables : mapping of label -> DataFrame
+        The output of :func:`recexp.metrics.calibration` per model (``rows``,
+        ``mean_prediction``, ``observed_ctr``). A perfectly calibrated model lies on the
+        diagonal; the right panel shows how many impressions each bucket holds.
+    """
+    plt = _pyplot()
+    if not tables:
+        raise ValueError("calibration: no tables to draw")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    top = max(float(max(t["mean_prediction"].max(), t["observed_ctr"].max()))
+              for t in tables.values())
+    top = min(1.0, top * 1.1) if top > 0 else 1.0
+    ax1.plot([0, top], [0, top], color="grey", ls="--", lw=0.8, label="perfect")
+    for label, t in tables.items():
+        ax1.plot(t["mean_prediction"], t["observed_ctr"], marker="o", markersize=4,
+                 label=label)
+        ax2.plot(t["mean_prediction"], t["rows"], marker="o", markersize=4, label=label)
+    ax1.set_xlabel("mean predicted click probability (bucket)")
+    ax1.set_ylabel("observed click rate")
+    ax1.set_xlim(0, top)
+    ax1.set_ylim(0, top)
+    ax1.legend(fontsize="small")
+    ax2.set_xlabel("mean predicted click probability (bucket)")
+    ax2.set_ylabel("impressions in bucket")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -119,6 +119,12 @@ class RunTable:
     label: str
     seed: int
     per_user: pd.DataFrame
+    """One row per unit evaluated: a user (ranking) or an impression (click prediction)."""
+
+    @property
+    def unit(self) -> str:
+        """The column that names what a row is about: ``user_id``, else ``impression``."""
+        return Columns.User if Columns.User in self.per_user else "impression"
 
 
 def _user_means(runs: Sequence[RunTable], label: str, metric: str) -> pd.Series:
@@ -131,9 +137,11 @@ def _user_means(runs: Sequence[RunTable], label: str, metric: str) -> pd.Series:
         if "segment" in table:
             table = table[table["segment"] == "all"]
         if metric not in table:
-            raise KeyError(f"metric {metric!r} is not in the per-user table of {label!r}; "
-                           f"have {[c for c in table.columns if c not in ('segment',)]}")
-        frames.append(table.set_index(table[Columns.User].astype(str))[metric])
+            have = [c for c in table.columns
+                    if c not in ("segment", r.unit, "label", "probability")]
+            raise KeyError(f"metric {metric!r} is not in the per-{r.unit.split('_')[0]} table "
+                           f"of {label!r}, so it cannot be paired; have {have}")
+        frames.append(table.set_index(table[r.unit].astype(str))[metric])
     return pd.concat(frames, axis=1).mean(axis=1)
 
 
@@ -141,8 +149,9 @@ def summarize_runs(runs: Sequence[RunTable], *, metric: str, confidence: float =
                    ) -> pd.DataFrame:
     """Mean and interval of ``metric`` per model.
 
-    With several seeds the interval is across seeds (:func:`seed_interval`); with one seed it
-    is a bootstrap over users (:func:`bootstrap_interval`).
+    With several seeds that disagree the interval is across seeds (:func:`seed_interval`);
+    with one seed, or seeds that all give the same value (a deterministic model), it is a
+    bootstrap over users or impressions (:func:`bootstrap_interval`).
 
     Returns
     -------
@@ -152,19 +161,21 @@ def summarize_runs(runs: Sequence[RunTable], *, metric: str, confidence: float =
     rows = []
     for label in dict.fromkeys(r.label for r in runs):
         mine = [r for r in runs if r.label == label]
+        users = _user_means(runs, label, metric)
         per_seed = []
         for r in mine:
             table = r.per_user
             table = table[table["segment"] == "all"] if "segment" in table else table
             per_seed.append(float(np.nanmean(table[metric])))
-        users = _user_means(runs, label, metric)
-        if len(mine) > 1:
+        # A deterministic model gives the same value for every seed: an interval across
+        # seeds would be a point, so it falls back to the bootstrap like a single seed.
+        if len(mine) > 1 and len(set(per_seed)) > 1:
             mean, std, low, high = seed_interval(per_seed, confidence=confidence)
             kind = "seeds-t"
         else:
-            mean, std = per_seed[0], float("nan")
+            mean, std = per_seed[0], (0.0 if len(mine) > 1 else float("nan"))
             low, high = bootstrap_interval(users.to_numpy(), confidence=confidence)
-            kind = "bootstrap-users"
+            kind = "bootstrap-users" if mine[0].unit == Columns.User else "bootstrap-impressions"
         rows.append({"model": label, "mean": mean, "low": low, "high": high,
                      "std_seeds": std, "seeds": len(mine), "users": int(users.notna().sum()),
                      "interval": kind})

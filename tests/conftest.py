@@ -38,3 +38,24 @@ def ml100k(data_dir):
 def ml100k_dataset(ml100k):
     """MovieLens 100K as a Dataset (all 100,000 ratings, weight 1.0)."""
     return ml100k.to_dataset()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A project root of its own for one test module: ``mlflow.db`` and ``mlruns/`` in a
+    temporary folder (``RECEXP_HOME``), so tests never touch the checkout's runs."""
+    from recexp import tracking
+
+    root = tmp_path_factory.mktemp("project")
+    (root / "mlruns").mkdir()
+    saved = {k: os.environ.get(k) for k in ("RECEXP_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ["RECEXP_HOME"] = str(root)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    tracking.configure()
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    tracking.configure()
