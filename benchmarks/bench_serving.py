@@ -9,8 +9,8 @@ call by call so they see the same machine load:
 
 - ``bundle``: ``RecommenderBundle.recommend`` (what the service runs: request checks, id
   lookup, scoring, output table);
-- ``pyfunc``: ``mlflow.pyfunc.load_model(...).predict`` (adds MLflow's schema and params
-  enforcement);
+- ``pyfunc``: ``mlflow.pyfunc.load_model(...).predict`` (adds MLflow's params enforcement;
+  the model declares no input schema, so the request checks are the bundle's);
 - ``model``: ``LightFMRecommender.recommend``, the model's own API (no service layer);
 - ``lightfm``: the usual LightFM loop, ``predict(user, all items)``, seen items to ``-inf``,
   stable argsort: the peer.
@@ -297,7 +297,7 @@ def report(args, info: dict, local: dict, remote: list[dict]) -> str:
     ]
     base = one["lightfm"]["p50"]
     labels = {"bundle": "RecommenderBundle.recommend (the service)",
-              "pyfunc": "MLflow pyfunc predict (+ schema checks)",
+              "pyfunc": "MLflow pyfunc predict (+ params checks)",
               "model": "LightFMRecommender.recommend",
               "lightfm": "LightFM predict loop (peer)"}
     for name in ("bundle", "pyfunc", "model", "lightfm"):
@@ -350,7 +350,7 @@ def report(args, info: dict, local: dict, remote: list[dict]) -> str:
         f"- One user in process: the service adds {one['bundle']['p50'] - one['model']['p50']:.1f}"
         f" ms at p50 over the model's own `recommend` (request checks, id lookup, the six-column "
         f"answer table), and MLflow's pyfunc layer another "
-        f"{one['pyfunc']['p50'] - one['bundle']['p50']:.1f} ms (DataFrame schema and params "
+        f"{one['pyfunc']['p50'] - one['bundle']['p50']:.1f} ms (params "
         "enforcement). Both are constant per call: the LightFM per-user loop is faster for a "
         "single user, because it builds no tables at all.",
         f"- Many users in one call: the service scores {n:,} users in "
@@ -363,7 +363,7 @@ def report(args, info: dict, local: dict, remote: list[dict]) -> str:
         seq = remote[0]["sequential"]["p50"]
         lines += [
             f"- REST: a one-user request takes {seq / one['bundle']['p50']:.0f}x the in-process "
-            "service call (HTTP, JSON both ways, MLflow's parsing and schema enforcement); "
+            "service call (HTTP, JSON both ways, MLflow's parsing and params enforcement); "
             "batching users into one request amortises it. Under load the 8 client threads, "
             "the server's workers and other jobs share 2 cores, so these throughputs are a "
             "floor for a dedicated machine, and a second worker cannot show its worth here.",

@@ -119,8 +119,11 @@ answer.merge(data.items[["item_id", "title"]], on="item_id")
 # ### As an MLflow model
 # `serving.log_pyfunc` logs the bundle as an MLflow **pyfunc** model, *from code* (MLflow's
 # models-from-code: a small script imports `recexp.serving`; the fitted state travels as plain
-# files, nothing is pickled), with a signature that declares the request columns and the
-# params `k` and `exclude_seen`. Any MLflow tool can then load and serve it.
+# files, nothing is pickled), with a signature that declares the output columns and the
+# params `k` and `exclude_seen`. The request columns are listed in the model's metadata
+# (`recexp_inputs`) rather than in an input schema: MLflow silently drops columns a schema
+# does not declare, and the service answers an unknown column with HTTP 400 instead. Any
+# MLflow tool can then load and serve it.
 
 # %%
 with tracking.tracked_run("service-lightfm-hybrid", experiment="tutorial-08-serving",

@@ -33,14 +33,29 @@ reason                 fallback  the user ...
 
 Bad requests raise :class:`RequestError` (a ``ValueError``) in process; through MLflow they
 become ``MlflowException`` with ``INVALID_PARAMETER_VALUE``, which the scoring server answers
-with HTTP 400 and the message (any other exception in ``predict`` would be a 400 carrying a
-stack trace). A service that cannot work (the pseudonymisation key is not set) raises
-:class:`ServiceConfigError` when it is loaded, so a server fails at start-up, not per request.
+with HTTP 400 and the message. A service that cannot work (the pseudonymisation key is not set)
+raises :class:`ServiceConfigError` when it is loaded, so a server fails at start-up, not per
+request.
 
-MLflow itself checks requests against the logged signature before ``predict`` runs: a missing
-``user_id`` column, a value of the wrong type, or a bad ``k``/``exclude_seen`` type is already a
-400 there. Columns the signature does not declare are *dropped by MLflow with a warning*, never
-seen by this code; in process (:meth:`RecommenderBundle.recommend`) they are an error.
+**The request table is checked by recexp alone**, in process, through ``mlflow.pyfunc`` and
+over REST. The logged signature declares the output columns and the params ``k`` and
+``exclude_seen``, but *no input columns*: MLflow enforces a declared input schema before
+``predict`` runs, and that enforcement drops the columns the schema does not name (with a log
+warning; no signature form or setting makes it refuse them, and a type-hinted ``predict`` would
+narrow the REST protocol to ``{"inputs": ...}``). Without an input schema the request reaches
+:meth:`RecommenderBundle.recommend` whole: an undeclared column is a 400 naming it and the
+accepted ones, a missing ``user_id`` a 400 with a hint, and attribute values are typed there
+(numbers written as text are read as numbers). The request columns and their types are in the
+model's metadata (``recexp_inputs``). One consequence: a CSV body is typed by pandas, so ids
+that look like numbers lose leading zeros; send such ids as JSON strings.
+
+**Error bodies do not quote the request.** User ids are sensitive here (pseudonymised for
+training), and MLflow's scoring server prefixes the message of every error raised during
+prediction with the request table (``Failed to predict data '<table>'``). Refusals raised by
+this module keep their message as written, and the messages name rows and columns, never id
+values. MLflow's own refusals, made before recexp code runs, still quote what they got: a
+wrongly typed param (``"k": "five"``) is prefixed with the request table, and a body that is
+not JSON is echoed; nothing in a model can reach those.
 
 The pyfunc model is logged *from code* (MLflow's models-from-code): the logged
 ``recexp_service.py`` imports :func:`make_pyfunc_model` from this module, and the fitted state
@@ -724,28 +739,34 @@ class RecommenderBundle:
             self._key = self.pseudonym.key()
 
     def signature(self):
-        """The MLflow ``ModelSignature``: request and output columns, params ``k`` and
-        ``exclude_seen``."""
+        """The MLflow ``ModelSignature``: output columns and params ``k`` and ``exclude_seen``.
+
+        No input schema: MLflow would drop undeclared request columns before :meth:`recommend`
+        could refuse them (see the module docstring); :attr:`input_columns` describes the
+        request instead, and is logged in the model's metadata as ``recexp_inputs``.
+        """
         from mlflow.models import ModelSignature
         from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-        inputs = [ColSpec(kind, name, required=name == Columns.User)
-                  for name, kind in self.input_columns.items()]
         item_kind = "long" if np.issubdtype(self.model.items_.ids.dtype, np.integer) else "string"
         outputs = [ColSpec("string", Columns.User), ColSpec(item_kind, Columns.Item),
                    ColSpec("float", Columns.Score), ColSpec("integer", Columns.Rank),
                    ColSpec("boolean", "fallback"), ColSpec("string", "reason")]
         params = [ParamSpec("k", "long", 10), ParamSpec("exclude_seen", "boolean", True)]
-        return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs),
-                              params=ParamSchema(params))
+        return ModelSignature(outputs=Schema(outputs), params=ParamSchema(params))
 
     def _request(self, requests: Any) -> tuple[pd.DataFrame | None, list]:
-        """The request table (None for a plain list of ids) and its raw user id values."""
+        """The request table (None for a plain list of ids), attributes typed, and its raw user
+        id values."""
         if isinstance(requests, (pd.Series, np.ndarray, list, tuple)):
             values = list(requests)
             frame = None
         elif isinstance(requests, pd.DataFrame):
             frame = requests
+            self._check_size(len(frame))
+            if frame.columns.has_duplicates:
+                twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+                raise RequestError(f"request column(s) {twice} appear more than once")
             if Columns.User not in frame.columns:
                 near = difflib.get_close_matches(Columns.User, list(map(str, frame.columns)),
                                                  n=1)
@@ -758,29 +779,36 @@ class RecommenderBundle:
                 hints = ", ".join(f"{c!r}{_nearest(str(c), list(valid))}" for c in unknown)
                 raise RequestError(f"unknown request column(s) {hints}; this model takes "
                                    f"{', '.join(valid)}")
+            frame = _typed_attributes(frame, valid)
             values = frame[Columns.User].tolist()  # rows are used by position from here
         else:
             raise RequestError("a request is a table with a 'user_id' column (or a list of "
                                f"user ids), got {type(requests).__name__}")
-        if len(values) > self.max_users:
-            raise RequestError(f"{len(values):,} users in one request; the limit is "
-                               f"{self.max_users:,}")
+        self._check_size(len(values))
         return frame, values
+
+    def _check_size(self, n_users: int) -> None:
+        if n_users > self.max_users:
+            raise RequestError(f"{n_users:,} users in one request; the limit is "
+                               f"{self.max_users:,}")
 
     @staticmethod
     def _raw_ids(values: list) -> np.ndarray:
-        """Each id as text; RequestError naming the first missing, empty or non-id value."""
+        """Each id as text; RequestError naming the row of the first missing, empty or non-id
+        value (never the value: ids are not quoted back)."""
+        for row, value in enumerate(values):
+            # First, so that ints with a null (a float column in pandas) say what is wrong.
+            if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+                raise RequestError(f"user_id is missing in row {row}")
         ids = []
         for row, value in enumerate(values):
             if isinstance(value, str):
                 text = value
             elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
                 text = str(value)
-            elif value is None or value is pd.NA or (isinstance(value, float) and value != value):
-                raise RequestError(f"user_id is missing in row {row}")
             else:
-                raise RequestError(f"user_id must be strings (ids as text), got "
-                                   f"{type(value).__name__} {value!r} in row {row}")
+                raise RequestError(f"user_id must be text (ids as strings; integers are read "
+                                   f"as text), got {type(value).__name__} in row {row}")
             if not text:
                 raise RequestError(f"user_id is empty in row {row}")
             ids.append(text)
@@ -814,7 +842,9 @@ class RecommenderBundle:
         ----------
         requests : DataFrame or sequence of ids
             ``user_id`` (ids as text; integers are accepted and read as text) and, for a hybrid
-            model, any of the raw attribute columns of :attr:`input_columns`.
+            model, any of the raw attribute columns of :attr:`input_columns`, typed as it says
+            (numbers written as text are read; a missing value counts as not given). Any other
+            column is refused.
         k : int
             List length, 1 to ``min(max_k, n_items)``.
         exclude_seen : bool
@@ -833,7 +863,8 @@ class RecommenderBundle:
         Raises
         ------
         RequestError
-            A bad request; the message says what and where.
+            A bad request; the message says what and where (rows and columns: it never quotes
+            a user id).
         ServiceConfigError
             The ids must be pseudonymised and the key is not set.
         """
@@ -896,7 +927,25 @@ def _pyfunc_class() -> type:
     # Defined on first use so that importing recexp.serving does not import MLflow.
     import mlflow
     from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
+
+    class Refusal(MlflowException):
+        """An ``MlflowException`` whose message stays as written.
+
+        MLflow's scoring server rewrites the message of any ``MlflowException`` raised in
+        ``predict`` to ``Failed to predict data '<the request table>'. Error: <message>``
+        before answering, which would send the user ids back in the error body; this message
+        keeps its first value (set by ``MlflowException.__init__``).
+        """
+
+        @property
+        def message(self) -> str:
+            return self._message
+
+        @message.setter
+        def message(self, value: str) -> None:
+            if not hasattr(self, "_message"):
+                self._message = value
 
     class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
         """MLflow pyfunc face of a :class:`RecommenderBundle` stored in the model's artifacts."""
@@ -905,20 +954,63 @@ def _pyfunc_class() -> type:
             self.bundle = RecommenderBundle.load(context.artifacts["bundle"])
             self.bundle.check_ready()
 
-        # A DataFrame hint: MLflow validates against the logged signature, not the hint.
+        # The DataFrame hint keeps MLflow from validating against the hint. With no input
+        # schema MLflow passes requests as parsed: a DataFrame (dataframe_split/_records, CSV),
+        # or a dict of columns or list of records or ids (inputs/instances).
         def predict(self, context, model_input: pd.DataFrame,
                     params: dict[str, Any] | None = None) -> pd.DataFrame:
             params = dict(params or {})
             try:
-                return self.bundle.recommend(model_input, k=params.get("k", 10),
+                return self.bundle.recommend(_request_table(model_input),
+                                             k=params.get("k", 10),
                                              exclude_seen=params.get("exclude_seen", True))
             except RequestError as err:
                 # The scoring server answers INVALID_PARAMETER_VALUE with HTTP 400.
-                raise MlflowException.invalid_parameter_value(str(err)) from None
+                raise Refusal(str(err), error_code=INVALID_PARAMETER_VALUE) from None
             except ServiceConfigError as err:
-                raise MlflowException(str(err), error_code=INTERNAL_ERROR) from None
+                raise Refusal(str(err), error_code=INTERNAL_ERROR) from None
+            except Exception as err:
+                # A bug, not a bad request: the trace goes to the server's log, the client
+                # gets a 500 that names the error's type and neither the trace nor the request.
+                import logging
+
+                logging.getLogger("recexp.serving").exception("recommend failed")
+                raise Refusal(f"internal error ({type(err).__name__}); the service log has "
+                              "the details", error_code=INTERNAL_ERROR) from None
 
     return RecommenderPyfunc
+
+
+def _request_table(model_input: Any) -> Any:
+    """A pyfunc input as :meth:`RecommenderBundle.recommend` takes it: a dict of columns or a
+    list of records becomes a DataFrame; a DataFrame or a list of ids stays as it is."""
+    if isinstance(model_input, Mapping):
+        columns = {str(name): _values(value) for name, value in model_input.items()}
+        if all(np.ndim(value) == 0 for value in columns.values()):
+            columns = {name: [value] for name, value in columns.items()}  # one record
+        try:
+            return pd.DataFrame(columns)
+        except ValueError:
+            raise RequestError("the request's columns must all have one value per "
+                               "user") from None
+    if isinstance(model_input, (list, tuple, np.ndarray)) and len(model_input) \
+            and all(isinstance(record, Mapping) for record in model_input):
+        return pd.DataFrame.from_records(
+            [{str(name): _scalar(value) for name, value in record.items()}
+             for record in model_input])
+    return model_input
+
+
+def _scalar(value: Any) -> Any:
+    # MLflow's JSON parsing wraps single values in 0-d arrays (`inputs`, `instances`).
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def _values(column: Any) -> Any:
+    column = _scalar(column)
+    if isinstance(column, np.ndarray) and column.dtype == object:
+        return [_scalar(value) for value in column]
+    return column
 
 
 def make_pyfunc_model():
@@ -958,6 +1050,7 @@ def _pyfunc_arguments(bundle: RecommenderBundle, tmp: Path,
     code = tmp / _CODE_FILE
     code.write_text(_SERVICE_CODE)
     metadata = {"recexp_bundle_format": _FORMAT, "recexp_model": bundle.model.name,
+                "recexp_inputs": bundle.input_columns,  # user_id required, the rest optional
                 "pseudonymised_user_ids": bundle.pseudonym is not None}
     if bundle.pseudonym is not None:
         metadata["pseudonym_key_env"] = bundle.pseudonym.key_env  # the name, not the value
@@ -1159,8 +1252,10 @@ def serve(model_uri: str, *, host: str = "127.0.0.1", port: int = 5000,
 
     Wraps ``mlflow models serve -m URI --env-manager local -h HOST -p PORT`` with this
     environment's ``bin/`` first on ``PATH``. ``POST /invocations`` takes
-    ``{"dataframe_split" | "dataframe_records": ..., "params": {"k": 10, "exclude_seen": true}}``;
-    ``GET /ping`` answers when the model is loaded. The default host keeps it on this machine.
+    ``{"dataframe_split" | "dataframe_records": ..., "params": {"k": 10, "exclude_seen": true}}``
+    (or ``inputs``/``instances``, or a CSV body); a bad request is an HTTP 400 whose message says
+    what was wrong. ``GET /ping`` answers when the model is loaded. The default host keeps it on
+    this machine.
     """
     server = start_server(model_uri, host=host, port=port, workers=workers)
     try:
@@ -1202,8 +1297,7 @@ def recommend_cli(model_uri: str, users: Sequence[str], k: int = 10, *,
     if (local / _BUNDLE_JSON).is_file():
         bundle = RecommenderBundle.load(local)
         bundle.check_ready()
-        return bundle.recommend(_coerce(frame, bundle.input_columns), k=k,
-                                exclude_seen=exclude_seen)
+        return bundle.recommend(frame, k=k, exclude_seen=exclude_seen)
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -1212,14 +1306,18 @@ def recommend_cli(model_uri: str, users: Sequence[str], k: int = 10, *,
     tracking.configure()
     model = mlflow.pyfunc.load_model(model_uri)
     schema = model.metadata.get_input_schema()
-    types = dict(zip(schema.input_names(), schema.input_types(), strict=True)) if schema else {}
-    unknown = [c for c in frame.columns if types and c not in types]
-    if unknown:  # MLflow would drop them with a warning; say it instead
-        hints = ", ".join(f"{c!r}{_nearest(str(c), list(types))}" for c in unknown)
-        raise RequestError(f"unknown request column(s) {hints}; this model takes "
-                           f"{', '.join(types)}")
+    if schema is None:  # the service checks and types the request itself
+        types = {}
+    else:  # a model logged with an input schema: MLflow drops other columns, so say it here
+        types = {name: str(kind) for name, kind in
+                 zip(schema.input_names(), schema.input_types(), strict=True)}
+        unknown = [c for c in frame.columns if c not in types]
+        if unknown:
+            hints = ", ".join(f"{c!r}{_nearest(str(c), list(types))}" for c in unknown)
+            raise RequestError(f"unknown request column(s) {hints}; this model takes "
+                               f"{', '.join(types)}")
     try:
-        frame = _coerce(frame, {name: str(kind) for name, kind in types.items()})
+        frame = _typed_attributes(frame, types)
         return model.predict(frame, params={"k": k, "exclude_seen": exclude_seen})
     except MlflowException as err:
         if err.get_http_status_code() == 400:
@@ -1227,19 +1325,60 @@ def recommend_cli(model_uri: str, users: Sequence[str], k: int = 10, *,
         raise
 
 
-def _coerce(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
-    """Attribute columns as the signature types them (command-line values arrive as text)."""
+def _typed_attributes(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
+    """``frame`` with its attribute columns as ``types`` (MLflow type names) says.
+
+    ``"double"`` columns become float64 (NaN where missing; numbers written as text are read);
+    ``"string"`` columns hold text or None (integers are read as text). ``user_id`` and columns
+    not in ``types`` are left alone. Values arrive untyped from JSON, CSV and the command line.
+
+    Raises
+    ------
+    RequestError
+        Naming the column and row of the first value that is neither.
+    """
+    columns = [c for c in frame.columns if c != Columns.User and c in types]
+    if not columns:
+        return frame
     out = frame.copy()
-    for column in out.columns:
-        kind = types.get(column, "")
-        if "double" in kind or "float" in kind:
-            try:
-                out[column] = pd.to_numeric(out[column], errors="raise").astype(np.float64)
-            except (TypeError, ValueError):
-                bad = out[column][pd.to_numeric(out[column], errors="coerce").isna()
-                                  & out[column].notna()]
-                raise RequestError(f"{column} must be a number, got "
-                                   f"{bad.iloc[0] if len(bad) else '?'!r}") from None
-        elif "string" in kind and column != Columns.User:
-            out[column] = out[column].astype("str")  # missing values stay missing
+    for column in columns:
+        out[column] = _typed_column(frame[column], str(column), str(types[column]))
     return out
+
+
+def _typed_column(series: pd.Series, column: str, kind: str) -> pd.Series:
+    numeric = "double" in kind or "float" in kind
+    dtype = series.dtype
+    if numeric and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return pd.Series(series.to_numpy(dtype=np.float64, na_value=np.nan),
+                         index=series.index, name=series.name)
+    if not numeric and isinstance(dtype, pd.StringDtype):
+        return series.astype(object).where(series.notna(), None)
+    values = series.to_numpy(dtype=object, copy=True)
+    for row, value in enumerate(values):
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            values[row] = np.nan if numeric else None
+            continue
+        bad = isinstance(value, (bool, np.bool_))
+        if numeric and not bad:
+            if isinstance(value, (int, float, np.integer, np.floating)):
+                values[row] = float(value)
+            elif isinstance(value, str):
+                try:
+                    values[row] = float(value)
+                except ValueError:
+                    raise RequestError(f"{column} must be a number, got {value!r} in row "
+                                       f"{row}") from None
+            else:
+                bad = True
+        elif not bad:
+            if isinstance(value, (int, np.integer)):
+                values[row] = str(value)
+            elif not isinstance(value, str):
+                bad = True
+        if bad:
+            wanted = "a number" if numeric else "text"
+            raise RequestError(f"{column} must be {wanted}, got {type(value).__name__} in "
+                               f"row {row}")
+    return pd.Series(values, index=series.index, name=series.name,
+                     dtype=np.float64 if numeric else object)
