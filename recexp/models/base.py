@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recexp._registry import Registry
 from recexp.columns import Columns
 from recexp.dataset import Dataset, IdMap
 
@@ -32,28 +34,33 @@ Return ``True`` to stop training early (pruning, early stopping); ``None``/``Fal
 """
 
 _FORMAT_VERSION = 1
-_MODELS: dict[str, type[Recommender]] = {}
+_MODELS: Registry[type[Recommender]] = Registry("model")
 
 
 def register_model(cls: type[Recommender]) -> type[Recommender]:
     """Class decorator: make a model known by its ``name`` to configs and :meth:`load`."""
-    if cls.name in _MODELS and _MODELS[cls.name] is not cls:
-        raise ValueError(f"model name {cls.name!r} registered twice")
-    _MODELS[cls.name] = cls
-    return cls
+    return _MODELS.register(cls)
 
 
 def get_model_class(name: str) -> type[Recommender]:
     """The model class registered as ``name``; an unknown name suggests the nearest one."""
     import recexp.models  # noqa: F401  (importing the package registers every model)
 
-    if name not in _MODELS:
-        import difflib
+    return _MODELS.get(name)
 
-        near = difflib.get_close_matches(name, _MODELS, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise KeyError(f"unknown model {name!r}{hint} Known: {', '.join(sorted(_MODELS))}")
-    return _MODELS[name]
+
+def _check_param_names(cls: type, params: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming every key of ``params`` not in ``cls.param_names``, each with
+    the nearest valid one; shared by the ``from_params`` of recommenders and click models."""
+    unknown = sorted(set(params) - set(cls.param_names))
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        near = difflib.get_close_matches(key, cls.param_names, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    raise ValueError(f"{cls.__name__}: unknown parameter(s) {', '.join(hints)}; "
+                     f"valid: {', '.join(cls.param_names) or '(none)'}")
 
 
 class NotFittedError(RuntimeError):
@@ -162,16 +169,7 @@ class Recommender(ABC):
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
         """A new, unfitted model from :meth:`get_params` output; unknown keys are an error."""
-        unknown = sorted(set(params) - set(cls.param_names))
-        if unknown:
-            import difflib
-
-            hints = []
-            for key in unknown:
-                near = difflib.get_close_matches(key, cls.param_names, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-            raise ValueError(f"{cls.__name__}: unknown parameter(s) {', '.join(hints)}; "
-                             f"valid: {', '.join(cls.param_names)}")
+        _check_param_names(cls, params)
         return cls(**params)
 
     def check_params(self) -> None:  # noqa: B027  (a no-op default is the point)

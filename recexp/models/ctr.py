@@ -29,7 +29,6 @@ ROC AUC and log loss are the metrics (``sklearn.metrics`` or :mod:`recexp.metric
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,8 +38,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recexp._registry import Registry
 from recexp.columns import Columns
-from recexp.models.base import NotFittedError
+from recexp.models.base import NotFittedError, _check_param_names
 from recexp.models.lightfm import SCHEDULES, _csr, _import_lightfm, _writable
 
 __all__ = [
@@ -169,21 +169,33 @@ def _key_index(vocabulary: pd.Index, keys: np.ndarray | None, n: int) -> np.ndar
 def _hashed_keys(rows: Impressions, buckets: int, *, users: bool, items: bool) -> sp.csr_matrix:
     """``user=<key>`` / ``item=<key>`` tokens hashed with scikit-learn's FeatureHasher.
 
-    Returns a float32 CSR [n_rows, buckets]; a missing key gives no token.
+    Returns a float32 CSR [n_rows, buckets]; a missing key gives no token. The same matrix as
+    ``FeatureHasher`` over each row's token list, but each distinct token is hashed once.
     """
     from sklearn.feature_extraction import FeatureHasher
 
-    tokens: list[list[str]] = [[] for _ in range(len(rows))]
+    hasher = FeatureHasher(n_features=buckets, input_type="string", alternate_sign=False,
+                           dtype=np.float32)
+    row_parts, col_parts = [], []
     for prefix, keys, use in (("user", rows.users, users), ("item", rows.items, items)):
         if not use or keys is None:
             continue
-        missing = _missing(keys)
-        for i, (key, gone) in enumerate(zip(keys, missing, strict=True)):
-            if not gone:
-                tokens[i].append(f"{prefix}={key}")
-    hasher = FeatureHasher(n_features=buckets, input_type="string", alternate_sign=False,
-                           dtype=np.float32)
-    return _csr(hasher.transform(tokens))
+        present = np.flatnonzero(~_missing(keys))
+        if not len(present):
+            continue
+        # Factorised as text, not as keys: 1 and 1.0 are equal keys but different tokens.
+        codes, tokens = pd.factorize(np.asarray([f"{prefix}={key}" for key in keys[present]],
+                                                dtype=object))
+        bucket = hasher.transform([[token] for token in tokens]).indices  # one per token
+        row_parts.append(present)
+        col_parts.append(bucket[codes])
+    if not row_parts:
+        return _csr(sp.csr_matrix((len(rows), buckets), dtype=np.float32))
+    r, c = np.concatenate(row_parts), np.concatenate(col_parts)
+    # A user and an item token in one bucket add up, as in FeatureHasher.
+    out = _csr(sp.coo_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(rows), buckets)))
+    out.sum_duplicates()
+    return out
 
 
 def _clip(p: np.ndarray) -> np.ndarray:
@@ -191,25 +203,17 @@ def _clip(p: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the protocol
-_CLICK_MODELS: dict[str, type[ClickModel]] = {}
+_CLICK_MODELS: Registry[type[ClickModel]] = Registry("click model")
 
 
 def register_click_model(cls: type[ClickModel]) -> type[ClickModel]:
     """Class decorator: make a click model known by its ``name`` to configs."""
-    if cls.name in _CLICK_MODELS and _CLICK_MODELS[cls.name] is not cls:
-        raise ValueError(f"click model name {cls.name!r} registered twice")
-    _CLICK_MODELS[cls.name] = cls
-    return cls
+    return _CLICK_MODELS.register(cls)
 
 
 def get_click_model(name: str) -> type[ClickModel]:
     """The click model class registered as ``name``; an unknown name suggests the nearest."""
-    if name not in _CLICK_MODELS:
-        near = difflib.get_close_matches(name, _CLICK_MODELS, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise KeyError(f"unknown click model {name!r}{hint} Known: "
-                       f"{', '.join(sorted(_CLICK_MODELS))}")
-    return _CLICK_MODELS[name]
+    return _CLICK_MODELS.get(name)
 
 
 class ClickModel(ABC):
@@ -229,14 +233,7 @@ class ClickModel(ABC):
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
         """A new, unfitted model from :meth:`get_params` output; unknown keys are an error."""
-        unknown = sorted(set(params) - set(cls.param_names))
-        if unknown:
-            hints = []
-            for key in unknown:
-                near = difflib.get_close_matches(key, cls.param_names, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-            raise ValueError(f"{cls.__name__}: unknown parameter(s) {', '.join(hints)}; "
-                             f"valid: {', '.join(cls.param_names) or '(none)'}")
+        _check_param_names(cls, params)
         return cls(**params)
 
     def __repr__(self) -> str:
@@ -402,14 +399,25 @@ class HashedLogisticCTR(ClickModel):
         L2 penalty per impression (> 0); ``lbfgs`` uses ``C = 1 / (alpha * n_rows)``, the same
         objective.
     solver : {"lbfgs", "sgd"}
-        :class:`~sklearn.linear_model.LogisticRegression` (exact optimum) or
-        :class:`~sklearn.linear_model.SGDClassifier` with log loss (for very many rows).
+        :class:`~sklearn.linear_model.LogisticRegression` (the optimum, to a gradient below
+        ``min(1e-4, alpha / 100)``) or :class:`~sklearn.linear_model.SGDClassifier` with log
+        loss (for very many rows).
     key_buckets : int
         Hash buckets of the key tokens; 0 leaves the keys out.
     max_iter : int
-        Iterations (lbfgs) or epochs (sgd).
+        Iterations (lbfgs; a ``ConvergenceWarning`` when too few) or epochs (sgd).
     random_state : int
         Seed of the SGD shuffle.
+
+    Attributes
+    ----------
+    model_ : LogisticRegression or SGDClassifier
+        Fitted on the ``columns_`` of the design matrix only.
+    n_features_ : int
+        Columns of the design matrix (row features + key buckets).
+    columns_ : int array of shape [n_used]
+        The design matrix's columns with a non-zero in training, sorted; every other column
+        has weight 0 in this model (exactly: see :meth:`fit`).
     """
 
     name = "hashed-lr"
@@ -454,14 +462,27 @@ class HashedLogisticCTR(ClickModel):
         if len(np.unique(labels)) < 2:
             raise ValueError("HashedLogisticCTR.fit needs both clicks and non-clicks")
         X = self._design(rows)
+        self.n_features_ = X.shape[1]
+        # A column that is zero in every training row has weight 0 at the optimum (its
+        # gradient is the L2 term alone) and keeps the starting weight 0 in both solvers, so
+        # leaving it out gives the same model. Of ~1.3M hashed columns a few percent are used,
+        # and L-BFGS's work per iteration is proportional to the columns it carries.
+        # (scikit-learn wants one column at least: a zero one keeps the intercept-only model.)
+        self.columns_ = np.unique(X.indices) if X.nnz else np.arange(min(1, X.shape[1]))
+        X = X[:, self.columns_]
         if self.solver == "lbfgs":
+            # The objective is alpha-strongly convex, so the distance to the optimum is about
+            # gradient / alpha: scikit-learn's fixed tol=1e-4 left predictions up to 0.08 away
+            # from it at alpha=1e-5 (and wherever rounding happened to stop the solver). In
+            # float32 the loss is too coarse for the line search to get that close.
             model = LogisticRegression(C=1.0 / (self.alpha * len(rows)), solver="lbfgs",
-                                       max_iter=self.max_iter)
+                                       max_iter=self.max_iter, tol=min(1e-4, self.alpha / 100))
+            X = X.astype(np.float64)
         else:
             model = SGDClassifier(loss="log_loss", alpha=self.alpha, max_iter=self.max_iter,
                                   tol=1e-4, random_state=self.random_state)
-        self.n_features_ = X.shape[1]
-        self.model_ = model.fit(X, labels)
+        with _blas_single_thread():
+            self.model_ = model.fit(X, labels)
         return self
 
     def _predict(self, rows: Impressions) -> np.ndarray:
@@ -469,7 +490,16 @@ class HashedLogisticCTR(ClickModel):
         if X.shape[1] != self.n_features_:
             raise ValueError(f"HashedLogisticCTR: features have {X.shape[1]} columns, the "
                              f"model was fitted on {self.n_features_}")
-        return self.model_.predict_proba(X)[:, 1]
+        return self.model_.predict_proba(X[:, self.columns_])[:, 1]
+
+
+def _blas_single_thread():
+    # L-BFGS makes a few level-1 BLAS calls per iteration on vectors of all the weights; with
+    # threaded BLAS (numpy's and scipy's wheels each bring an OpenBLAS pool) the threads'
+    # hand-offs cost more than the arithmetic: 10x slower on 2 cores.
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, "blas")
 
 
 # ---------------------------------------------------------------------- LightFM
