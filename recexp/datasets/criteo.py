@@ -380,6 +380,13 @@ def _token_name(name: str, code: int) -> str:
     return f"{name}={signed}"
 
 
+def _names_of_codes(name: str, codes: np.ndarray) -> np.ndarray:
+    """object [n]: the readable token of each of field ``name``'s codes, each named once."""
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    labels = np.asarray([_token_name(name, int(c)) for c in uniq], dtype=object)
+    return labels[inverse.reshape(-1)]
+
+
 def token_names(frame: pd.DataFrame, *, fields: Sequence[str] = FIELDS) -> pd.DataFrame:
     """The readable token of every row and field: ``C5=0b153874``, ``I3=bin7``, ``I1=NA``.
 
@@ -393,10 +400,8 @@ def token_names(frame: pd.DataFrame, *, fields: Sequence[str] = FIELDS) -> pd.Da
     fields = _check_names(fields, FIELDS, "fields")
     out = {}
     for name in fields:
-        codes = _codes(frame, name)
-        uniq, inverse = np.unique(codes, return_inverse=True)
-        names = np.asarray([_token_name(name, int(c)) for c in uniq], dtype=object)
-        out[name] = pd.Series(names[inverse.reshape(-1)], index=frame.index, dtype="str")
+        out[name] = pd.Series(_names_of_codes(name, _codes(frame, name)), index=frame.index,
+                              dtype="str")
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -469,10 +474,7 @@ class _Aggregate:
         names = np.empty(len(total), dtype=object)
         for j, name in enumerate(self.fields):
             rows = np.flatnonzero(total["field"].to_numpy() == j)
-            codes = total["code"].to_numpy()[rows]
-            uniq, inverse = np.unique(codes, return_inverse=True)
-            labels = np.asarray([_token_name(name, int(c)) for c in uniq], dtype=object)
-            names[rows] = labels[inverse.reshape(-1)]
+            names[rows] = _names_of_codes(name, total["code"].to_numpy()[rows])
         out = pd.DataFrame({self.key: total["id"].to_numpy(),
                             Columns.Feature: pd.array(names, dtype="str"),
                             Columns.Value: value})

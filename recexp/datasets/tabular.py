@@ -136,9 +136,11 @@ def _nearest(name: str, candidates: Sequence[str]) -> str:
 
 
 def _mapping(columns: Mapping[str, str] | None, present: Sequence[str], path: Path,
-             *, line: int | None, required: Sequence[str] = Columns.Interactions,
+             *, line: int | None, keep: Sequence[str] = (),
+             required: Sequence[str] = Columns.Interactions,
              allowed: Sequence[str] = MAPPABLE) -> dict[str, str]:
-    """Target name -> source column, checked against the file's columns."""
+    """Target name -> source column, checked against the file's columns, as are the further
+    columns to ``keep``."""
     given = dict(columns or {})
     for target, source in given.items():
         if target not in allowed:
@@ -170,6 +172,7 @@ def _mapping(columns: Mapping[str, str] | None, present: Sequence[str], path: Pa
         if sources.count(source) > 1:
             both = [t for t, s in mapping.items() if s == source]
             raise ValueError(f"columns: {source!r} is mapped to more than one name: {both}")
+    _check_keep(keep, present, mapping, path, line)
     return mapping
 
 
@@ -248,8 +251,8 @@ def _field(target: str | None, source: str, *, id_dtype: IdDtype,
 
 
 def _read_delimited(layout: _Layout, fields: list[Field], header: tuple[str, ...] | None,
-                    encoding: str, on_bad_lines: OnBadLines, time_source: str | None,
-                    time_format: str | None) -> tuple[pd.DataFrame, ParseReport]:
+                    encoding: str, on_bad_lines: OnBadLines, *, time_source: str | None = None,
+                    time_format: str | None = None) -> tuple[pd.DataFrame, ParseReport]:
     kwargs = {"delimiter": layout.delimiter, "header": header, "encoding": encoding,
               "quoted": layout.quoted, "on_bad_lines": on_bad_lines}
     try:
@@ -393,6 +396,24 @@ def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def _read_parquet_checked(path: Path, mapping: Mapping[str, str], keep: Sequence[str],
+                          on_bad_lines: OnBadLines, *, id_dtype: IdDtype,
+                          rating_range: tuple[float, float] | None = None,
+                          timestamp_unit: TimeUnit = "s", timestamp_format: str | None = None,
+                          ) -> tuple[pd.DataFrame, ParseReport]:
+    """The ``mapping`` columns checked and converted (named by target), then ``keep`` as
+    stored; bad rows raise or are dropped and reported, as ``on_bad_lines`` says."""
+    raw = _read_parquet(path, [*mapping.values(), *keep])
+    report = ParseReport(str(path))
+    checks = _RowChecks(path, len(raw), on_bad_lines)
+    out = {t: _parquet_column(t, raw[s], checks, s, id_dtype=id_dtype, rating_range=rating_range,
+                              timestamp_unit=timestamp_unit, timestamp_format=timestamp_format)
+           for t, s in mapping.items()}
+    good = checks.finish(report)
+    frame = pd.DataFrame({**out, **{k: raw[k] for k in keep}})[good].reset_index(drop=True)
+    return frame, report
+
+
 # ---------------------------------------------------------------------------- public API
 def read_table(
     path: str | Path,
@@ -462,38 +483,33 @@ def read_table(
     if on_bad_lines not in ("error", "skip"):
         raise ValueError(f"on_bad_lines must be 'error' or 'skip', got {on_bad_lines!r}")
     if layout.parquet:
-        present = _parquet_names(layout.path)
-        mapping = _mapping(columns, present, layout.path, line=None)
-        _check_keep(keep, present, mapping, layout.path, None)
-        raw = _read_parquet(layout.path, [*mapping.values(), *keep])
-        report = ParseReport(str(layout.path))
-        checks = _RowChecks(layout.path, len(raw), on_bad_lines)
-        out = {t: _parquet_column(t, raw[s], checks, s, **options) for t, s in mapping.items()}
-        good = checks.finish(report)
-        frame = pd.DataFrame({**out, **{k: raw[k] for k in keep}})[good].reset_index(drop=True)
+        present, line = _parquet_names(layout.path), None
+    elif header:
+        if names is not None:
+            raise ValueError("names= is for files without a header; pass header=False")
+        present, line = _read_header(layout, encoding), 1
+    else:
+        if names is None:
+            raise ValueError("a file without header needs names=[...], one per field")
+        present, line = tuple(names), None
+        if len(set(present)) != len(present):
+            raise ValueError(f"names repeat a column name: {list(present)}")
+    mapping = _mapping(columns, present, layout.path, line=line, keep=keep)
+
+    if layout.parquet:
+        frame, report = _read_parquet_checked(layout.path, mapping, keep, on_bad_lines,
+                                              **options)
         frame = _finish(frame, id_dtype)
         report.rows = len(frame)
         if report.rows == 0:
             raise BadInputError(layout.path, None, "no valid rows", hint=report.summary())
         return frame, report
 
-    if header:
-        if names is not None:
-            raise ValueError("names= is for files without a header; pass header=False")
-        present = _read_header(layout, encoding)
-    else:
-        if names is None:
-            raise ValueError("a file without header needs names=[...], one per field")
-        present = tuple(names)
-        if len(set(present)) != len(present):
-            raise ValueError(f"names repeat a column name: {list(present)}")
-    mapping = _mapping(columns, present, layout.path, line=1 if header else None)
-    _check_keep(keep, present, mapping, layout.path, 1 if header else None)
     target_of = {s: t for t, s in mapping.items()}
     fields = [_field(target_of.get(name), name, **options) for name in present]
     frame, report = _read_delimited(layout, fields, present if header else None, encoding,
-                                    on_bad_lines, mapping.get(Columns.Datetime),
-                                    timestamp_format)
+                                    on_bad_lines, time_source=mapping.get(Columns.Datetime),
+                                    time_format=timestamp_format)
     out: dict[str, pd.Series] = {}
     for target, source in mapping.items():
         col = frame[source]
@@ -587,28 +603,19 @@ def read_attributes(
     source = id_column or key
     layout = _layout(path, sep, quoted)
     if layout.parquet:
-        present = _parquet_names(layout.path)
-        _mapping({key: source}, present, layout.path, line=None, required=(key,),
-                 allowed=(key,))
-        wanted = [c for c in (present if keep is None else keep) if c != source]
-        _check_keep(wanted, present, {key: source}, layout.path, None)
-        raw = _read_parquet(layout.path, [source, *wanted])
-        report = ParseReport(str(layout.path))
-        checks = _RowChecks(layout.path, len(raw), on_bad_lines)
-        ids = _parquet_column(key, raw[source], checks, source, id_dtype=id_dtype,
-                              rating_range=None, timestamp_unit="s", timestamp_format=None)
-        good = checks.finish(report)
-        frame = pd.concat([ids.rename(key), raw[wanted]], axis=1)[good].reset_index(drop=True)
+        present, line = _parquet_names(layout.path), None
     else:
-        present = _read_header(layout, encoding)
-        _mapping({key: source}, present, layout.path, line=1, required=(key,), allowed=(key,))
-        wanted = [c for c in (present if keep is None else keep) if c != source]
-        _check_keep(wanted, present, {key: source}, layout.path, 1)
+        present, line = _read_header(layout, encoding), 1
+    wanted = [c for c in (present if keep is None else keep) if c != source]
+    _mapping({key: source}, present, layout.path, line=line, keep=wanted, required=(key,),
+             allowed=(key,))
+    if layout.parquet:
+        frame, report = _read_parquet_checked(layout.path, {key: source}, wanted, on_bad_lines,
+                                              id_dtype=id_dtype)
+    else:
         fields = [Field(name, "str", nullable=True) for name in present]
         fields[present.index(source)] = Field(source, "int" if id_dtype == "int" else "str")
-        raw, report = read_delimited(layout.path, fields, delimiter=layout.delimiter,
-                                     header=present, encoding=encoding, quoted=layout.quoted,
-                                     on_bad_lines=on_bad_lines)
+        raw, report = _read_delimited(layout, fields, present, encoding, on_bad_lines)
         frame = pd.concat([raw[source].rename(key)] + [_infer(raw[c]) for c in wanted], axis=1)
     frame[key] = _ids(frame[key], id_dtype)
     counts = frame[key].value_counts()

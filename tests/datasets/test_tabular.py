@@ -225,6 +225,27 @@ def test_read_attributes_missing_id(tmp_path):
     assert frame[Columns.Item].tolist() == [1, 3] and report.skipped == 1
 
 
+def test_read_attributes_from_parquet(tmp_path):
+    path = tmp_path / "books.parquet"
+    pd.DataFrame({"book_id": pd.array([10, 11, None, 12], dtype="Int64"),
+                  "title": ["a", "b", "c", "d"], "year": [2000, 2001, 2002, 2003]}
+                 ).to_parquet(path)
+    with pytest.raises(BadInputError, match="missing value") as caught:
+        read_attributes(path, id_column="book_id")
+    assert caught.value.field == "book_id" and "row 3" in str(caught.value)
+    frame, report = read_attributes(path, id_column="book_id", on_bad_lines="skip")
+    assert list(frame.columns) == [Columns.Item, "title", "year"]
+    assert frame[Columns.Item].tolist() == [10, 11, 12] and frame[Columns.Item].dtype == "int64"
+    assert frame["title"].tolist() == ["a", "b", "d"] and frame["year"].dtype == "int64"
+    assert (report.rows, report.skipped, report.examples[0].line) == (3, 1, 3)
+    frame, _ = read_attributes(path, key=Columns.User, id_column="book_id", keep=["year"],
+                               on_bad_lines="skip", id_dtype="str")
+    assert list(frame.columns) == [Columns.User, "year"]
+    assert frame[Columns.User].tolist() == ["10", "11", "12"]
+    with pytest.raises(BadInputError, match="no column 'titel'"):
+        read_attributes(path, id_column="book_id", keep=["titel"])
+
+
 # ---------------------------------------------------------------------------- mapping errors
 def test_mapped_column_missing_names_the_nearest(tmp_path):
     known = _known()
