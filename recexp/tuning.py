@@ -1217,6 +1217,37 @@ class SweepResult:
             lines.append(f"MLflow parent run {self.parent_run_id}")
         return "\n".join(lines)
 
+    def load_study(self, *, storage: str | None = None) -> optuna.Study:
+        """The Optuna study, read from its storage: for ``optuna.visualization`` plots or
+        ``trials_dataframe()``.
+
+        Parameters
+        ----------
+        storage : str, optional
+            The storage URL, needed only when :attr:`storage` is a database URL whose
+            password it hides (as ``***``).
+
+        Returns
+        -------
+        optuna.Study
+            As the storage holds it now: every trial of the study, including those of other
+            invocations and workers.
+
+        Examples
+        --------
+        >>> result = sweep_from_file("experiments/ml100k_lightfm.search.yaml")  # doctest: +SKIP
+        >>> optuna.visualization.plot_optimization_history(result.load_study())  # doctest: +SKIP
+        """
+        url = storage or self.storage
+        if storage is None and _is_rdb(url) and "***" in url:
+            raise ValueError(f"study {self.study_name!r}: {url} hides its password; pass the "
+                             "full URL as load_study(storage=...)")
+        if not _is_rdb(url):
+            path = Path(url.removeprefix("journal:")).expanduser()
+            if not path.is_file():  # make_storage would create an empty journal
+                raise FileNotFoundError(f"study {self.study_name!r}: no journal file {path}")
+        return optuna.load_study(study_name=self.study_name, storage=make_storage(url))
+
 
 @dataclass(frozen=True)
 class _WorkerJob:

@@ -6,6 +6,7 @@ tracked in a throwaway MLflow store and journal files of their own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import shutil
@@ -279,6 +280,29 @@ def test_journal_heartbeat_fails_and_retries_a_silent_trial(tmp_path):
     assert retry.params == study.trials[dead.number].params
 
 
+def test_sweep_result_loads_its_study(tmp_path):
+    url = str(tmp_path / "optuna" / "s.journal")
+    study = optuna.create_study(study_name="s", storage=tuning.make_storage(url),
+                                direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=3)
+    result = tuning.SweepResult(
+        study_name="s", storage=url, parent_run_id=None, metric="ndcg@10",
+        direction="maximize", best_value=study.best_value, best_params={},
+        best_trial=study.best_trial.number, states={"COMPLETE": 3}, epochs_trained=0,
+        seconds=0.0, final=None)
+    loaded = result.load_study()
+    assert isinstance(loaded, optuna.Study) and loaded.study_name == "s"
+    assert [t.params for t in loaded.trials] == [t.params for t in study.trials]
+    assert loaded.best_trial.number == result.best_trial
+    hidden = dataclasses.replace(result, storage="postgresql://me:***@127.0.0.1:1/sweeps")
+    with pytest.raises(ValueError, match=r"hides its password; pass the full URL"):
+        hidden.load_study()
+    gone = dataclasses.replace(result, storage=str(tmp_path / "gone.journal"))
+    with pytest.raises(FileNotFoundError, match="gone.journal"):
+        gone.load_study()
+    assert not (tmp_path / "gone.journal").exists()
+
+
 def test_default_storage_is_a_journal_under_the_project_root(tmp_path, monkeypatch):
     monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
     assert tuning.storage_url(None, "my study") == str(tmp_path / "optuna" / "my_study.journal")
@@ -357,7 +381,7 @@ def test_a_model_without_epochs_reports_once(store):
     result = tuning.sweep(config, n_trials=2, study="knn", progress=False, retrain=False,
                           track=False)
     assert result.states == {"COMPLETE": 2} and result.parent_run_id is None
-    for trial in load_study(tuning.storage_url(None, "knn"), "knn").trials:
+    for trial in result.load_study().trials:
         assert list(trial.intermediate_values) == [1]
         assert trial.value == trial.intermediate_values[1]
 
@@ -369,7 +393,7 @@ def test_median_pruner_prunes_a_hopeless_trial_and_keeps_its_curve(store):
                    "models.0.params.epochs=4")
     result = tuning.sweep(config, n_trials=2, study="prune", progress=False, retrain=False)
     assert result.states == {"COMPLETE": 1, "PRUNED": 1}
-    study = load_study(tuning.storage_url(None, "prune"), "prune")
+    study = result.load_study()
     good, bad = study.trials
     assert bad.state == optuna.trial.TrialState.PRUNED
     assert bad.user_attrs["epochs_trained"] < 4 and bad.user_attrs["pruned"] is True
@@ -414,7 +438,8 @@ def test_two_workers_share_one_journal_study(store):
 
 
 def _check_shared_study(result, url: str, name: str, n: int) -> None:
-    study = load_study(url, name)
+    study = result.load_study()
+    assert study.study_name == name and len(load_study(url, name).trials) == n
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(n))
     assert all(t.state.is_finished() for t in study.trials)
