@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,8 +253,14 @@ def load_config(path: str | Path, *, overrides: Sequence[str] = ()) -> Experimen
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], *,
-                    source: str = "config") -> dict[str, Any]:
-    """A copy of ``data`` with each ``key.path=value`` applied (value parsed as YAML)."""
+                    source: str = "config",
+                    dotted: Callable[[list[str]], bool] | None = None) -> dict[str, Any]:
+    """A copy of ``data`` with each ``key.path=value`` applied (value parsed as YAML).
+
+    A key that itself holds a dot (a flat param name such as ``model.no_components``) is
+    matched whole when the mapping already has it, or wherever ``dotted(path_so_far)`` is
+    true (used by sweep configs, whose search space is keyed by flat param names).
+    """
     result = _plain(data)
     for item in overrides:
         if "=" not in item:
@@ -263,9 +269,18 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], *,
         value = yaml.safe_load(raw) if raw != "" else ""
         parts = key.strip().split(".")
         node: Any = result
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            where = ".".join(parts[: depth + 1])
+        walked: list[str] = []
+        i = 0
+        while i < len(parts):
+            part = parts[i]
+            pair = ".".join(parts[i:i + 2])
+            if i + 1 < len(parts) and ((dotted is not None and dotted(walked))
+                                       or (isinstance(node, dict) and pair in node)):
+                part, i = pair, i + 1
+            i += 1
+            walked.append(part)
+            last = i == len(parts)
+            where = ".".join(walked)
             if isinstance(node, list):
                 index = _list_index(node, part, where, source)
                 if last:
@@ -278,7 +293,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], *,
                 else:
                     node = node.setdefault(part, {})
             else:
-                raise ConfigError(f"{source}: --set {key}: {where} is not a mapping or list")
+                raise ConfigError(f"{source}: --set {key}: {'.'.join(walked[:-1])} is not a "
+                                  "mapping or list")
     return result
 
 

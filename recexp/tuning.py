@@ -589,45 +589,12 @@ def apply_search_overrides(data: Mapping[str, Any], overrides: Sequence[str], *,
     ``search.enqueue.N`` and ``when`` are flat param names with a dot of their own:
     ``search.space.model.no_components.high=64`` sets ``high`` of ``model.no_components``.
     """
-    plain = [o for o in overrides if not o.strip().startswith("search.")]
-    result = apply_overrides(data, plain, source=source)
-    for item in overrides:
-        if not item.strip().startswith("search."):
-            continue
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key.path=value")
-        key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
-        parts = key.strip().split(".")
-        node: Any = result
-        walked: list[str] = []
-        i = 0
-        while i < len(parts):
-            flat = (walked[-1:] == ["space"] and walked[:1] == ["search"]
-                    or walked[-1:] == ["when"] or walked[-2:-1] == ["enqueue"])
-            part = parts[i]
-            if (flat or ".".join(parts[i:i + 2]) in node) and i + 1 < len(parts):
-                part = ".".join(parts[i:i + 2])
-                i += 1
-            i += 1
-            walked.append(part)
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"{source}: --set {key}: {'.'.join(walked)}: no such "
-                                      "entry")
-                if i == len(parts):
-                    node[int(part)] = value
-                else:
-                    node = node[int(part)]
-            elif isinstance(node, dict):
-                if i == len(parts):
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, {})
-            else:
-                raise ConfigError(f"{source}: --set {key}: {'.'.join(walked[:-1])} is not a "
-                                  "mapping or list")
-    return result
+    def dotted(walked: list[str]) -> bool:
+        return (walked[:1] == ["search"] and (walked[-1:] == ["space"]
+                                              or walked[-2:-1] == ["enqueue"]
+                                              or walked[-1:] == ["when"]))
+
+    return apply_overrides(data, overrides, source=source, dotted=dotted)
 
 
 # ============================================================================ samplers, pruners
@@ -850,6 +817,7 @@ class Objective:
         self.storage = storage
         self.worker = worker
         self.track = track
+        self._steps: tracking.StepMetrics | None = None  # the tracked trial's, while it runs
         self.folds = None
         pruner = self.search.pruner
         if self.search.pruner_kind == "wilcoxon" and pruner["over"] == "folds":
@@ -913,7 +881,10 @@ class Objective:
             tracking.log_params({**_flat_model(params), "trial.number": trial.number,
                                  "seed": self.seed})
             try:
-                value = self._run(trial, params)
+                # per-epoch values go to MLflow in batches (see tracking.StepMetrics)
+                with tracking.StepMetrics(run.info.run_id) as self._steps:
+                    value = self._run(trial, params)
+                self._steps = None
             except optuna.TrialPruned as exc:
                 pruned = exc
                 mlflow.set_tags({"optuna.trial_state": "PRUNED", "pruned": "true"})
@@ -960,10 +931,8 @@ class Objective:
         return trained
 
     def _log(self, key: str, value: float, step: int) -> None:
-        if self.track and math.isfinite(value):
-            import mlflow
-
-            mlflow.log_metric(key, value, step=step)
+        if self.track and math.isfinite(value) and self._steps is not None:
+            self._steps.log({key: value}, step=step)
 
     def _run_epochs(self, trial, params: dict[str, Any]) -> float:
         from recexp.experiment import make_model

@@ -86,24 +86,6 @@ def users_like_cold(hybrid, cold_users):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A project root of its own: mlflow.db and mlruns/ in a temporary folder."""
-    root = tmp_path_factory.mktemp("serving-project")
-    (root / "mlruns").mkdir()
-    saved = {k: os.environ.get(k) for k in ("RECEXP_HOME", "MLFLOW_TRACKING_URI")}
-    os.environ["RECEXP_HOME"] = str(root)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    tracking.configure()
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    tracking.configure()
-
-
-@pytest.fixture(scope="module")
 def logged(store, hybrid):
     """The hybrid model logged as a pyfunc in a tracked run: its ``runs:/`` URI."""
     model, dataset, _, users, _ = hybrid

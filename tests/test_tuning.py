@@ -47,22 +47,6 @@ BAD = {"model.no_components": 4, "model.learning_rate": 0.02, "model.loss": "bpr
 
 
 # ============================================================================ fixtures
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A project root of its own: mlflow.db, mlruns/ and optuna/ in a temporary folder."""
-    root = tmp_path_factory.mktemp("project")
-    (root / "mlruns").mkdir()
-    saved = {k: os.environ.get(k) for k in ("RECEXP_HOME", "MLFLOW_TRACKING_URI")}
-    os.environ["RECEXP_HOME"] = str(root)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 def runs_of(experiment: str, study: str) -> pd.DataFrame:
     import mlflow
 
