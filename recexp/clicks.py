@@ -40,11 +40,12 @@ import pandas as pd
 
 from recexp import tracking
 from recexp.config import ExperimentConfig
+from recexp.experiment import ExperimentResult, RunResult, Task, invoke, make_model
 from recexp.metrics import calibration, click_metrics
 from recexp.models.ctr import ClickModel, Impressions, get_click_model
 
-__all__ = ["CLICK_METRICS", "PreparedClicks", "check_row_split", "make_click_model",
-           "per_impression", "prepare_clicks", "run_clicks", "split_rows"]
+__all__ = ["CLICKS", "CLICK_METRICS", "PreparedClicks", "check_row_split", "per_impression",
+           "prepare_clicks", "run_clicks", "split_rows"]
 
 CLICK_METRICS = ("roc_auc", "log_loss", "ctr", "mean_prediction")
 """What every click-model run reports (see :func:`recexp.metrics.click_metrics`)."""
@@ -165,8 +166,9 @@ def _digest(rows: Impressions) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_clicks(config: ExperimentConfig) -> PreparedClicks:
-    """Load the impressions and split them as the config says."""
+def prepare_clicks(config: ExperimentConfig, *, progress: bool = True) -> PreparedClicks:
+    """Load the impressions and split them as the config says (``progress`` is accepted for
+    symmetry with :func:`recexp.experiment.prepare`; the loader shows its own bars)."""
     from recexp import datasets
 
     data = datasets.load(config.data.dataset, path=config.data.path,
@@ -186,19 +188,6 @@ def prepare_clicks(config: ExperimentConfig) -> PreparedClicks:
     source = f"{config.data.dataset}:{config.data.path or 'registry'}"
     return PreparedClicks(impressions=rows, train=train, test=test, valid=valid,
                           source=source, digest=_digest(rows), reports=reports)
-
-
-def make_click_model(name: str, params: Mapping[str, Any], *, seed: int | None = None,
-                     threads: int | None = None) -> ClickModel:
-    """A click model from its registry name and params; ``random_state`` and ``num_threads``
-    come from the experiment when the model has them and the params leave them out."""
-    cls = get_click_model(name)
-    params = dict(params)
-    if seed is not None and "random_state" in cls.param_names:
-        params.setdefault("random_state", seed)
-    if threads is not None and "num_threads" in cls.param_names:
-        params.setdefault("num_threads", threads)
-    return cls.from_params(params)
 
 
 def per_impression(positions: np.ndarray, labels: np.ndarray, probabilities: np.ndarray
@@ -251,46 +240,15 @@ def _fit(model: ClickModel, train: Impressions, valid: Impressions | None, *,
 
 
 def run_clicks(config: ExperimentConfig, *, config_path: str | Path | None = None,
-               progress: bool = True, log_models: bool = True):
+               progress: bool = True, log_models: bool = True) -> ExperimentResult:
     """Run every (click model, seed) of a ``task: ctr`` config, tracked in MLflow.
 
-    Called by :func:`recexp.experiment.run`; returns its
+    What :func:`recexp.experiment.run` does for such a config; returns its
     :class:`~recexp.experiment.ExperimentResult` (``per_user`` of each run is the
     per-impression table).
     """
-    import mlflow
-
-    from recexp.experiment import ExperimentResult, config_hash
-
-    tracking.configure()
-    env = tracking.environment_tags(threads=config.threads, reproducible=config.threads == 1)
-    chash = config_hash(config)
-    parent_tags = {**env, "recexp.config_hash": chash, "recexp.kind": "experiment",
-                   "recexp.task": "ctr"}
-    if config.description:
-        parent_tags["mlflow.note.content"] = config.description
-    results = []
-    with tracking.tracked_run(config.name, experiment=config.name, tags=parent_tags) as parent:
-        parent_id = parent.info.run_id
-        mlflow.log_dict(config.to_dict(), "config.yaml")
-        if config_path is not None:
-            mlflow.log_artifact(str(config_path), "config")
-        prepared = prepare_clicks(config)
-        _log_prepared(prepared, config)
-        mlflow.log_params({"n_models": len(config.models), "n_seeds": len(config.seeds),
-                           "task": "ctr"})
-        total = len(config.models) * len(config.seeds)
-        done = 0
-        for model_cfg in config.models:
-            for seed in config.seeds:
-                done += 1
-                if progress:
-                    print(f"[{done}/{total}] {model_cfg.label} seed={seed}", flush=True)
-                results.append(_run_child(model_cfg, seed, prepared, config, parent_id,
-                                          {**env, "recexp.config_hash": chash},
-                                          progress=progress, log_models=log_models))
-        _log_overview(results, config)
-    return ExperimentResult(experiment=config.name, parent_run_id=parent_id, runs=results)
+    return invoke(config, CLICKS, config_path=config_path, progress=progress,
+                  log_models=log_models)
 
 
 def _log_inputs(prepared: PreparedClicks, config: ExperimentConfig) -> None:
@@ -324,15 +282,15 @@ def _log_prepared(prepared: PreparedClicks, config: ExperimentConfig) -> None:
 
 
 def _run_child(model_cfg, seed: int, prepared: PreparedClicks, config: ExperimentConfig,
-               parent_id: str, env: dict[str, str], *, progress: bool, log_models: bool):
+               parent_id: str, env: dict[str, str], *, progress: bool,
+               log_models: bool) -> RunResult:
     import mlflow
 
     from recexp import plots
-    from recexp.experiment import RunResult
 
     label = model_cfg.label
-    model = make_click_model(model_cfg.model, model_cfg.params, seed=seed,
-                             threads=config.threads)
+    model = make_model(model_cfg.model, model_cfg.params, seed=seed, threads=config.threads,
+                       get_class=get_click_model)
     params = model.get_params()
     threads = params.get("num_threads", 1)
     tags = {**env, "recexp.model": model_cfg.model, "recexp.label": label,
@@ -390,7 +348,7 @@ def _run_child(model_cfg, seed: int, prepared: PreparedClicks, config: Experimen
                          per_user=table, curve=curve, fit_seconds=seconds)
 
 
-def _log_overview(results, config: ExperimentConfig) -> None:
+def _log_overview(results, prepared: PreparedClicks, config: ExperimentConfig) -> None:
     """Parent-run artifacts: every run's metrics, and bars with intervals per model."""
     import mlflow
 
@@ -412,3 +370,8 @@ def _log_overview(results, config: ExperimentConfig) -> None:
     mlflow.log_metric("best.log_loss", float(best.min()))
     if table["roc_auc"].notna().any():
         mlflow.log_metric("best.roc_auc", float(table.groupby("model")["roc_auc"].mean().max()))
+
+
+CLICKS = Task(prepare=prepare_clicks, log_prepared=_log_prepared, run_child=_run_child,
+              overview=_log_overview)
+"""``task: ctr``: click models over a row split of impressions, click metrics."""

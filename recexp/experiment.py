@@ -28,8 +28,8 @@ from recexp.dataset import Dataset
 from recexp.metrics import evaluate
 from recexp.models import Recommender, get_model_class
 
-__all__ = ["ExperimentResult", "Prepared", "RunResult", "config_hash", "make_model", "prepare",
-           "run"]
+__all__ = ["RANKING", "ExperimentResult", "Prepared", "RunResult", "Task", "config_hash",
+           "invoke", "make_model", "prepare", "run"]
 
 
 @dataclass(frozen=True)
@@ -188,10 +188,14 @@ def _progress_steps(progress: bool, total: int) -> Callable[[str], None]:
 
 
 def make_model(model_name: str, params: dict[str, Any], *, seed: int | None = None,
-               threads: int | None = None) -> Recommender:
+               threads: int | None = None,
+               get_class: Callable[[str], type] = get_model_class) -> Recommender:
     """A model from its registry name and params; fills ``random_state`` and ``num_threads``
-    from the experiment when the model has them and the params leave them out."""
-    cls = get_model_class(model_name)
+    from the experiment when the model has them and the params leave them out.
+
+    ``get_class`` is the registry to look the name up in (click models:
+    :func:`recexp.models.ctr.get_click_model`)."""
+    cls = get_class(model_name)
     params = dict(params)
     if seed is not None and "random_state" in cls.param_names:
         params.setdefault("random_state", seed)
@@ -274,31 +278,55 @@ def run(config: ExperimentConfig, *, config_path: str | Path | None = None,
     log_models : bool
         Save each fitted model as an artifact.
     """
+    if config.task == "ctr":
+        from recexp.clicks import CLICKS as task
+    else:
+        task = RANKING
+    return invoke(config, task, config_path=config_path, progress=progress,
+                  log_models=log_models)
+
+
+@dataclass(frozen=True)
+class Task:
+    """The steps that differ between tasks; :func:`invoke` runs them inside one parent run.
+
+    ``prepare(config, *, progress)`` reads and splits the data;
+    ``log_prepared(prepared, config)`` logs it to the parent run;
+    ``run_child(model_cfg, seed, prepared, config, parent_run_id, env_tags, *, progress,
+    log_models)`` runs one (model, seed) child run and returns its :class:`RunResult`;
+    ``overview(results, prepared, config)`` logs the parent's comparison artifacts.
+    """
+
+    prepare: Callable[..., Any]
+    log_prepared: Callable[..., None]
+    run_child: Callable[..., RunResult]
+    overview: Callable[..., None]
+
+
+def invoke(config: ExperimentConfig, task: Task, *, config_path: str | Path | None = None,
+           progress: bool = True, log_models: bool = True) -> ExperimentResult:
+    """The parent run every task shares: environment tags, the config, the data, one child
+    run per (model, seed) in order, then the overview."""
     import mlflow
 
-    from recexp import plots
-
-    if config.task == "ctr":
-        from recexp.clicks import run_clicks
-
-        return run_clicks(config, config_path=config_path, progress=progress,
-                          log_models=log_models)
     tracking.configure()
-    env = tracking.environment_tags(threads=config.threads, reproducible=config.threads == 1)
-    parent_tags = {**env, "recexp.config_hash": config_hash(config),
-                   "recexp.kind": "experiment", "recexp.task": "ranking"}
+    env = {**tracking.environment_tags(threads=config.threads,
+                                       reproducible=config.threads == 1),
+           "recexp.config_hash": config_hash(config)}
+    parent_tags = {**env, "recexp.kind": "experiment", "recexp.task": config.task}
     if config.description:
         parent_tags["mlflow.note.content"] = config.description
     results: list[RunResult] = []
-    with tracking.tracked_run(f"{config.name}", experiment=config.name,
+    with tracking.tracked_run(config.name, experiment=config.name,
                               tags=parent_tags) as parent:
         parent_id = parent.info.run_id
         mlflow.log_dict(config.to_dict(), "config.yaml")
         if config_path is not None:
             mlflow.log_artifact(str(config_path), "config")
-        prepared = prepare(config, progress=progress)
-        _log_prepared(prepared, config)
-        mlflow.log_params({"n_models": len(config.models), "n_seeds": len(config.seeds)})
+        prepared = task.prepare(config, progress=progress)
+        task.log_prepared(prepared, config)
+        mlflow.log_params({"n_models": len(config.models), "n_seeds": len(config.seeds),
+                           "task": config.task})
         total = len(config.models) * len(config.seeds)
         done = 0
         for model_cfg in config.models:
@@ -306,9 +334,9 @@ def run(config: ExperimentConfig, *, config_path: str | Path | None = None,
                 done += 1
                 if progress:
                     print(f"[{done}/{total}] {model_cfg.label} seed={seed}", flush=True)
-                results.append(_run_child(model_cfg, seed, prepared, config, parent_id,
-                                          env, progress=progress, log_models=log_models))
-        _log_overview(results, prepared, config, plots)
+                results.append(task.run_child(model_cfg, seed, prepared, config, parent_id,
+                                              env, progress=progress, log_models=log_models))
+        task.overview(results, prepared, config)
     return ExperimentResult(experiment=config.name, parent_run_id=parent_id, runs=results)
 
 
@@ -365,7 +393,7 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
     threads = params.get("num_threads", 1)
     tags = {**env, "recexp.model": model_cfg.model, "recexp.label": label,
             "recexp.seed": str(seed), "recexp.kind": "model", "recexp.task": "ranking",
-            "recexp.config_hash": config_hash(config), "recexp.threads": str(threads),
+            "recexp.threads": str(threads),
             "recexp.bit_reproducible": str(threads == 1).lower()}
     with tracking.tracked_run(f"{label}-seed{seed}", experiment=config.name,
                               parent_run_id=parent_id, tags=tags) as child:
@@ -434,11 +462,12 @@ def _close(fig) -> None:
     plt.close(fig)
 
 
-def _log_overview(results: list[RunResult], prepared: Prepared, config: ExperimentConfig,
-                  plots) -> None:
+def _log_overview(results: list[RunResult], prepared: Prepared,
+                  config: ExperimentConfig) -> None:
     """Parent-run artifacts: the comparison table and bar charts with intervals."""
     import mlflow
 
+    from recexp import plots
     from recexp.stats import RunTable, summarize_runs
 
     table = pd.DataFrame([{"model": r.label, "seed": r.seed, **r.summary} for r in results])
@@ -459,3 +488,8 @@ def _log_overview(results: list[RunResult], prepared: Prepared, config: Experime
         mlflow.log_metric(f"best.{_metric_key(metric)}", float(best["mean"]))
     yaml_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     mlflow.log_text(yaml_text, "config_resolved.yaml")
+
+
+RANKING = Task(prepare=prepare, log_prepared=_log_prepared, run_child=_run_child,
+               overview=_log_overview)
+"""``task: ranking``: recommenders over a Dataset split, ranking metrics per user."""

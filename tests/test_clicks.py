@@ -11,7 +11,7 @@ import yaml
 from sklearn.metrics import log_loss
 
 from recexp import experiment, tracking
-from recexp.clicks import per_impression, split_rows
+from recexp.clicks import per_impression, prepare_clicks, split_rows
 from recexp.config import ConfigError, load_config, parse_config
 from recexp.stats import RunTable, summarize_runs
 
@@ -149,6 +149,7 @@ def test_shipped_ctr_experiment_tracks_every_run(store, data_dir):
                     if t.key == "mlflow.data.context"}
         assert contexts >= {"training", "validation", "testing"}
         assert "model.name" in run.data.params and "seed" in run.data.params
+    assert (children["tags.recexp.model_saved"] == "true").all()
     lfm = children[children["tags.recexp.model"] == "lightfm-ctr"]["run_id"].iloc[0]
     history = client.get_metric_history(lfm, "valid.log_loss")
     assert [m.step for m in history] == [1, 2, 3]
@@ -158,6 +159,13 @@ def test_shipped_ctr_experiment_tracks_every_run(store, data_dir):
     logged = client.get_run(lfm).data.metrics["log_loss"]
     assert table["log_loss"].mean() == pytest.approx(logged, rel=1e-9)
     assert len(table) == 60  # 30% of the 200 sample impressions
+    # the logged model is the fitted one: loaded, it predicts the logged probabilities
+    from recexp.models.ctr import ClickModel
+
+    loaded = ClickModel.load(client.download_artifacts(lfm, "model", str(store)))
+    prepared = prepare_clicks(config)
+    again = loaded.predict_proba(prepared.impressions.take(table["impression"].to_numpy()))
+    np.testing.assert_allclose(again, table["probability"], rtol=1e-6)
     # compare pairs impressions, log loss by default
     compared = compare_experiment(config.name, baseline="global-ctr")
     assert compared["metric"].iloc[0] == "log_loss"
