@@ -25,13 +25,23 @@ Models
     context (hashed features + user key) and the item.
 
 ROC AUC and log loss are the metrics (``sklearn.metrics`` or :mod:`recexp.metrics`).
+
+A fitted model is saved to a folder as ``model.json`` (format version, registry name, params,
+learned numbers) and ``arrays.npz`` (learned arrays; numbers and str only, no pickle), and
+read back bit for bit:
+
+>>> folder = model.save("models/lightfm-ctr")                      # doctest: +SKIP
+>>> ClickModel.load(folder).predict_proba(rows)                    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import json
+import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -202,12 +212,113 @@ def _clip(p: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(p, dtype=np.float64), _P_MIN, _P_MAX).astype(np.float32)
 
 
+# ---------------------------------------------------------------------- saving
+_FORMAT_VERSION = 1
+_KIND = "click-model"
+_META = "model.json"
+_ARRAYS = "arrays.npz"
+
+
+class _Saved(dict):
+    """Saved values (from ``model.json``) or arrays (from ``arrays.npz``), with checked
+    access: anything missing or malformed is a ``ValueError`` naming the file."""
+
+    def __init__(self, items: Mapping[str, Any], source: Path) -> None:
+        super().__init__(items)
+        self.source = source
+
+    def __missing__(self, key: str) -> Any:
+        raise ValueError(f"{self.source}: nothing saved as {key!r}; the file is damaged or "
+                         "was written by another version")
+
+    def number(self, key: str) -> float:
+        value = self[key]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError(f"{self.source}: {key!r} is {value!r}, not a number")
+        return float(value)
+
+    def integer(self, key: str) -> int:
+        value = self[key]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{self.source}: {key!r} is {value!r}, not an integer")
+        return value
+
+    def array(self, key: str, *, kinds: str, shape: tuple[int | None, ...]) -> np.ndarray:
+        """The array ``key``: its dtype kind one of ``kinds``, its shape ``shape`` (``None``
+        matches any length). Returned writable and C-contiguous."""
+        value = self[key]
+        if value.dtype.kind not in kinds or value.ndim != len(shape) or any(
+                want is not None and got != want
+                for got, want in zip(value.shape, shape, strict=True)):
+            want = ", ".join("n" if n is None else str(n) for n in shape)
+            raise ValueError(f"{self.source}: {key!r} has dtype {value.dtype} and shape "
+                             f"{value.shape}; expected a dtype of kind {'/'.join(kinds)} "
+                             f"and shape ({want})")
+        return np.array(value, order="C", copy=True)
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} {value!r} is not a JSON value")
+
+
+def _vocabulary_from_array(arr: np.ndarray, dtype: str) -> pd.Index:
+    return pd.Index(arr.astype(object) if arr.dtype.kind == "U" else arr, dtype=dtype)
+
+
+def _load_vocabulary(values: _Saved, arrays: _Saved, key: str) -> pd.Index:
+    """The keys :func:`_vocabulary_state` saved as ``key``."""
+    arr = arrays.array(key, kinds="biufU", shape=(None,))
+    dtype = values[f"{key}_dtype"]
+    # Only the tags saving writes: pandas would convert anything else silently (ints to str).
+    fits = ("object", "str", "string") if arr.dtype.kind == "U" else ("object", str(arr.dtype))
+    if dtype not in fits:
+        raise ValueError(f"{arrays.source}: {key!r} ({arr.dtype}) cannot be read as keys of "
+                         f"dtype {dtype!r} ({values.source}); expected one of {fits}")
+    try:
+        index = _vocabulary_from_array(arr, dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{arrays.source}: {key!r} cannot be read as keys of dtype {dtype!r} "
+                         f"({err})") from None
+    if not index.is_unique:
+        raise ValueError(f"{arrays.source}: {key!r} has repeated keys")
+    return index
+
+
+def _vocabulary_state(index: pd.Index, key: str, *, what: str
+                      ) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """Keys (str or int, as fitted) as a numeric or str array plus the Index's dtype name.
+
+    The round trip is checked here, so a vocabulary that would not come back exactly (mixed
+    str and int keys, say) is refused when saving rather than changed on loading.
+    """
+    kind = pd.api.types.infer_dtype(index, skipna=False)
+    if index.dtype.kind in "biuf":
+        arr = index.to_numpy()
+    elif kind in ("string", "empty"):
+        arr = np.array(index.to_list(), dtype=np.str_)
+    elif kind == "integer":
+        arr = np.array(index.to_list(), dtype=np.int64)
+    elif kind == "floating":
+        arr = np.array(index.to_list(), dtype=np.float64)
+    else:
+        raise TypeError(f"{what} keys of type {kind!r} cannot be saved: use all str or all "
+                        "int keys")
+    back = _vocabulary_from_array(arr, str(index.dtype))
+    if back.dtype != index.dtype or not back.equals(index):
+        raise TypeError(f"{what} keys do not survive saving exactly (e.g. str keys ending in "
+                        "NUL characters)")
+    return {f"{key}_dtype": str(index.dtype)}, {key: arr}
+
+
 # ---------------------------------------------------------------------- the protocol
 _CLICK_MODELS: Registry[type[ClickModel]] = Registry("click model")
 
 
 def register_click_model(cls: type[ClickModel]) -> type[ClickModel]:
-    """Class decorator: make a click model known by its ``name`` to configs."""
+    """Class decorator: make a click model known by its ``name`` to configs and to
+    :meth:`ClickModel.load`."""
     return _CLICK_MODELS.register(cls)
 
 
@@ -221,6 +332,9 @@ class ClickModel(ABC):
 
     ``__init__`` only stores keyword arguments (JSON values, listed in :attr:`param_names`);
     :meth:`fit` forgets any earlier fit and returns ``self``; learned state ends in ``_``.
+    Subclasses implement ``fit`` and ``_predict`` and, to be saved, ``_state`` /
+    ``_set_state``; the base class provides :meth:`predict_proba`, :meth:`save` and
+    :meth:`load`.
     """
 
     name: ClassVar[str] = "click-base"
@@ -270,6 +384,122 @@ class ClickModel(ABC):
     @abstractmethod
     def _predict(self, rows: Impressions) -> np.ndarray: ...
 
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The learned state to save: JSON values (numbers, strings) and numeric or str
+        arrays, keyed by name."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be saved")
+
+    def _set_state(self, values: _Saved, arrays: _Saved) -> None:
+        """Restore what :meth:`_state` returned (on a new model made from the saved params)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be loaded")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to folder ``path`` (created if needed; its two files are
+        overwritten).
+
+        ``model.json`` holds the format version, the registry ``name``, :meth:`get_params`
+        and the learned numbers and strings; ``arrays.npz`` the learned arrays, numeric or
+        str (never object arrays, so never pickle).
+
+        Returns
+        -------
+        Path
+            The folder, for :meth:`load`.
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted (nothing is written).
+        """
+        self._check_fitted()
+        values, arrays = self._state()
+        arrays = {key: np.asarray(value) for key, value in arrays.items()}
+        for key, value in arrays.items():
+            if value.dtype.kind not in "biufU":
+                raise TypeError(f"{type(self).__name__}: state {key!r} has dtype {value.dtype}; "
+                                "only numeric and str arrays are saved")
+        meta = {"format": _FORMAT_VERSION, "kind": _KIND, "model": self.name,
+                "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                "params": self.get_params(), "state": values, "arrays": sorted(arrays)}
+        text = json.dumps(meta, indent=2, sort_keys=True, default=_json_scalar)
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / _ARRAYS, **arrays)
+        (folder / _META).write_text(text)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model written by :meth:`save` (``allow_pickle=False``).
+
+        ``ClickModel.load`` gives whichever click model the folder holds (found by its
+        registry name); ``SomeModel.load`` insists on a ``SomeModel``.
+
+        Raises
+        ------
+        FileNotFoundError
+            The folder, its ``model.json`` or its ``arrays.npz`` is missing.
+        ValueError
+            A file that is not what :meth:`save` writes: unreadable, another format version,
+            an unknown model name, missing or inconsistent state (the message names the file).
+        TypeError
+            The folder holds another class than ``cls``.
+        """
+        folder = Path(path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder (a click model is a folder "
+                                    "written by ClickModel.save)")
+        meta_path, arrays_path = folder / _META, folder / _ARRAYS
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{meta_path} is missing: {folder} is not a click model "
+                                    "written by ClickModel.save")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{meta_path}: not valid JSON ({err})") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
+        if meta.get("format") != _FORMAT_VERSION:
+            raise ValueError(f"{meta_path}: unsupported click model format "
+                             f"{meta.get('format')!r}; this recexp reads format {_FORMAT_VERSION}")
+        if meta.get("kind") != _KIND:
+            raise ValueError(f"{meta_path}: holds a {meta.get('kind') or 'recommender'} "
+                             f"{meta.get('model')!r}, not a click model (recommenders load "
+                             "with Recommender.load)")
+        name = meta.get("model")
+        if not isinstance(name, str):
+            raise ValueError(f"{meta_path}: 'model' is {name!r}, not a click model name")
+        try:
+            model_cls = get_click_model(name)
+        except KeyError as err:
+            raise ValueError(f"{meta_path}: {err.args[0]}") from None
+        if not issubclass(model_cls, cls):
+            raise TypeError(f"{folder} holds a {model_cls.__name__} ({model_cls.name!r}), not "
+                            f"a {cls.__name__}; load it with ClickModel.load")
+        params, values = meta.get("params"), meta.get("state")
+        if not isinstance(params, dict) or not isinstance(values, dict):
+            raise ValueError(f"{meta_path}: 'params' and 'state' must be JSON objects")
+        try:
+            model = model_cls.from_params(params)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{meta_path}: {err}") from None
+        if not arrays_path.is_file():
+            raise FileNotFoundError(f"{arrays_path} is missing: the learned arrays of the "
+                                    f"{model_cls.__name__} in {folder}")
+        try:
+            with np.load(arrays_path, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{arrays_path}: cannot read the saved arrays ({err})") from None
+        expected = meta.get("arrays", [])
+        missing = sorted(set(expected) - set(arrays))
+        if missing:
+            raise ValueError(f"{arrays_path}: missing array(s) {', '.join(missing)}; the file "
+                             "is damaged or does not belong to this model.json")
+        model._set_state(_Saved(values, meta_path), _Saved(arrays, arrays_path))
+        return model
+
 
 # ---------------------------------------------------------------------- baselines
 @register_click_model
@@ -297,6 +527,12 @@ class GlobalCTR(ClickModel):
 
     def _predict(self, rows: Impressions) -> np.ndarray:
         return np.full(len(rows), self.ctr_, dtype=np.float64)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"ctr": self.ctr_}, {}
+
+    def _set_state(self, values: _Saved, arrays: _Saved) -> None:
+        self.ctr_ = values.number("ctr")
 
 
 @register_click_model
@@ -383,6 +619,17 @@ class ItemCTR(ClickModel):
         out[idx >= 0] = self.item_ctr_[idx[idx >= 0]]
         return out
 
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        values, arrays = _vocabulary_state(self.items_, "items", what="ItemCTR: item")
+        return ({"global_ctr": self.global_ctr_, "prior_strength": self.prior_strength_,
+                 **values}, {**arrays, "item_ctr": self.item_ctr_})
+
+    def _set_state(self, values: _Saved, arrays: _Saved) -> None:
+        self.global_ctr_ = values.number("global_ctr")
+        self.prior_strength_ = values.number("prior_strength")
+        self.items_ = _load_vocabulary(values, arrays, "items")
+        self.item_ctr_ = arrays.array("item_ctr", kinds="f", shape=(len(self.items_),))
+
 
 @register_click_model
 class HashedLogisticCTR(ClickModel):
@@ -412,9 +659,12 @@ class HashedLogisticCTR(ClickModel):
     Attributes
     ----------
     model_ : LogisticRegression or SGDClassifier
-        Fitted on the ``columns_`` of the design matrix only.
+        Fitted on the ``columns_`` of the design matrix only (after :meth:`load`: rebuilt
+        with the saved fitted attributes ``coef_``, ``intercept_``, ``classes_``, ...).
     n_features_ : int
         Columns of the design matrix (row features + key buckets).
+    n_rows_ : int
+        Training impressions (``lbfgs``'s ``C`` depends on them).
     columns_ : int array of shape [n_used]
         The design matrix's columns with a non-zero in training, sorted; every other column
         has weight 0 in this model (exactly: see :meth:`fit`).
@@ -454,8 +704,6 @@ class HashedLogisticCTR(ClickModel):
                 raise ValueError(f"HashedLogisticCTR: {name}={value!r}; must be an int >= {low}")
 
     def fit(self, rows: Impressions) -> Self:
-        from sklearn.linear_model import LogisticRegression, SGDClassifier
-
         self.check_params()
         labels = rows.require_labels(type(self).__name__)
         self.model_ = None
@@ -471,19 +719,25 @@ class HashedLogisticCTR(ClickModel):
         self.columns_ = np.unique(X.indices) if X.nnz else np.arange(min(1, X.shape[1]))
         X = X[:, self.columns_]
         if self.solver == "lbfgs":
+            X = X.astype(np.float64)
+        self.n_rows_ = len(rows)
+        model = self._new_estimator(self.n_rows_)
+        with _blas_single_thread():
+            self.model_ = model.fit(X, labels)
+        return self
+
+    def _new_estimator(self, n_rows: int):
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+        if self.solver == "lbfgs":
             # The objective is alpha-strongly convex, so the distance to the optimum is about
             # gradient / alpha: scikit-learn's fixed tol=1e-4 left predictions up to 0.08 away
             # from it at alpha=1e-5 (and wherever rounding happened to stop the solver). In
             # float32 the loss is too coarse for the line search to get that close.
-            model = LogisticRegression(C=1.0 / (self.alpha * len(rows)), solver="lbfgs",
-                                       max_iter=self.max_iter, tol=min(1e-4, self.alpha / 100))
-            X = X.astype(np.float64)
-        else:
-            model = SGDClassifier(loss="log_loss", alpha=self.alpha, max_iter=self.max_iter,
-                                  tol=1e-4, random_state=self.random_state)
-        with _blas_single_thread():
-            self.model_ = model.fit(X, labels)
-        return self
+            return LogisticRegression(C=1.0 / (self.alpha * n_rows), solver="lbfgs",
+                                      max_iter=self.max_iter, tol=min(1e-4, self.alpha / 100))
+        return SGDClassifier(loss="log_loss", alpha=self.alpha, max_iter=self.max_iter,
+                             tol=1e-4, random_state=self.random_state)
 
     def _predict(self, rows: Impressions) -> np.ndarray:
         X = self._design(rows)
@@ -491,6 +745,50 @@ class HashedLogisticCTR(ClickModel):
             raise ValueError(f"HashedLogisticCTR: features have {X.shape[1]} columns, the "
                              f"model was fitted on {self.n_features_}")
         return self.model_.predict_proba(X[:, self.columns_])[:, 1]
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        # The estimator's public fitted attributes (coef_, intercept_, classes_,
+        # n_features_in_, n_iter_, ...): a rebuilt estimator with the same ones predicts
+        # through the same scikit-learn code on the same numbers.
+        fitted, arrays = {}, {"columns": self.columns_}
+        for key, value in vars(self.model_).items():
+            if not key.endswith("_") or key.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray):
+                arrays[f"estimator/{key}"] = value
+            elif isinstance(value, int | float | str | np.generic):
+                fitted[key] = value
+            else:
+                raise TypeError(f"HashedLogisticCTR: the estimator's {key} is a "
+                                f"{type(value).__name__}; cannot save it")
+        return ({"n_features": self.n_features_, "n_rows": self.n_rows_, "estimator": fitted},
+                arrays)
+
+    def _set_state(self, values: _Saved, arrays: _Saved) -> None:
+        self.n_features_ = values.integer("n_features")
+        self.n_rows_ = values.integer("n_rows")
+        columns = arrays.array("columns", kinds="iu", shape=(None,))
+        if len(columns) and (columns.min() < 0 or columns.max() >= self.n_features_):
+            raise ValueError(f"{arrays.source}: 'columns' out of range 0..{self.n_features_ - 1}")
+        self.columns_ = columns
+        fitted = values["estimator"]
+        if not isinstance(fitted, dict) or not all(
+                key.endswith("_") and not key.startswith("_") for key in fitted):
+            raise ValueError(f"{values.source}: 'estimator' must be a JSON object of fitted "
+                             "attributes (names ending in '_')")
+        if _Saved(fitted, values.source).integer("n_features_in_") != len(columns):
+            raise ValueError(f"{values.source}: the estimator's n_features_in_ is not the "
+                             f"{len(columns)} saved columns")
+        arrays.array("estimator/coef_", kinds="f", shape=(1, len(columns)))
+        arrays.array("estimator/intercept_", kinds="f", shape=(1,))
+        arrays.array("estimator/classes_", kinds="biu", shape=(2,))
+        model = self._new_estimator(self.n_rows_)
+        for key, value in fitted.items():
+            setattr(model, key, value)
+        for key in arrays:
+            if key.startswith("estimator/"):
+                setattr(model, key.removeprefix("estimator/"), np.array(arrays[key]))
+        self.model_ = model
 
 
 def _blas_single_thread():
@@ -536,6 +834,12 @@ class LightFMCTR(ClickModel):
     random_state : int
     key_buckets : int
         Hash buckets for user-key tokens on the context side; 0 leaves user keys out.
+
+    Notes
+    -----
+    :meth:`save` writes the four learned LightFM arrays and the item keys; after
+    :meth:`load`, ``lightfm_`` holds those arrays with fresh optimizer accumulators (as
+    :class:`~recexp.models.lightfm.LightFMRecommender` does).
     """
 
     name = "lightfm-ctr"
@@ -604,7 +908,6 @@ class LightFMCTR(ClickModel):
         self.check_params()
         labels = rows.require_labels(type(self).__name__)
         self.lightfm_ = None
-        LightFM = _import_lightfm()
         known = (~_missing(rows.items) if rows.items is not None
                  else np.zeros(len(rows), dtype=bool))
         _, vocabulary = pd.factorize(pd.Series(rows.items[known]) if known.any()
@@ -620,11 +923,7 @@ class LightFMCTR(ClickModel):
         interactions.row = _writable(interactions.row, np.int32)
         interactions.col = _writable(interactions.col, np.int32)
         context = self._context(rows)
-        lfm = LightFM(no_components=self.no_components, loss="logistic",
-                      learning_schedule=self.learning_schedule,
-                      learning_rate=self.learning_rate, rho=self.rho, epsilon=self.epsilon,
-                      item_alpha=self.item_alpha, user_alpha=self.user_alpha,
-                      random_state=self.random_state)
+        lfm = self._new_lightfm()
         self.epochs_trained_ = 0
         for epoch in range(1, self.epochs + 1):
             lfm.fit_partial(interactions, user_features=context, epochs=1,
@@ -634,6 +933,14 @@ class LightFMCTR(ClickModel):
             if callback is not None and callback(epoch, self):
                 break
         return self
+
+    def _new_lightfm(self):
+        LightFM = _import_lightfm()
+        return LightFM(no_components=self.no_components, loss="logistic",
+                       learning_schedule=self.learning_schedule,
+                       learning_rate=self.learning_rate, rho=self.rho, epsilon=self.epsilon,
+                       item_alpha=self.item_alpha, user_alpha=self.user_alpha,
+                       random_state=self.random_state)
 
     def _predict(self, rows: Impressions) -> np.ndarray:
         lfm = self.lightfm_
@@ -647,3 +954,32 @@ class LightFMCTR(ClickModel):
         logit = (user_bias + lfm.item_biases[item]
                  + np.einsum("ij,ij->i", user_emb, lfm.item_embeddings[item]))
         return 1.0 / (1.0 + np.exp(-logit))
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        # The four learned LightFM arrays, as LightFMRecommender saves them; not the optimizer
+        # accumulators, which predictions do not use.
+        lfm = self.lightfm_
+        values, arrays = _vocabulary_state(self.items_, "items", what="LightFMCTR: item")
+        return ({"epochs_trained": self.epochs_trained_, **values},
+                {**arrays, "user_embeddings": lfm.user_embeddings,
+                 "user_biases": lfm.user_biases, "item_embeddings": lfm.item_embeddings,
+                 "item_biases": lfm.item_biases})
+
+    def _set_state(self, values: _Saved, arrays: _Saved) -> None:
+        self.epochs_trained_ = values.integer("epochs_trained")
+        self.items_ = _load_vocabulary(values, arrays, "items")
+        d, n_items = self.no_components, len(self.items_) + 1  # + the shared "other" item
+        item_embeddings = arrays.array("item_embeddings", kinds="f", shape=(n_items, d))
+        item_biases = arrays.array("item_biases", kinds="f", shape=(n_items,))
+        user_embeddings = arrays.array("user_embeddings", kinds="f", shape=(None, d))
+        n_tokens = len(user_embeddings)
+        user_biases = arrays.array("user_biases", kinds="f", shape=(n_tokens,))
+        lfm = self._new_lightfm()
+        # Fresh optimizer accumulators, then the learned arrays: predictions are the saved
+        # model's; training on from here would restart the adagrad/adadelta statistics.
+        lfm._initialize(d, n_items, n_tokens)
+        lfm.item_embeddings = _writable(item_embeddings, np.float32)
+        lfm.item_biases = _writable(item_biases, np.float32)
+        lfm.user_embeddings = _writable(user_embeddings, np.float32)
+        lfm.user_biases = _writable(user_biases, np.float32)
+        self.lightfm_ = lfm

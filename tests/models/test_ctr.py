@@ -1,6 +1,11 @@
-"""Click models: known answers, agreement with LightFM, a planted signal, the real samples."""
+"""Click models: known answers, agreement with LightFM, a planted signal, the real samples,
+saving and loading."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +22,8 @@ from recexp.models.ctr import (
     ItemCTR,
     LightFMCTR,
     _hashed_keys,
+    _vocabulary_from_array,
+    _vocabulary_state,
     get_click_model,
 )
 
@@ -271,3 +278,209 @@ def test_runs_on_the_real_criteo_samples(data_dir, variant: str, make) -> None:
     assert p.dtype == np.float32 and p.shape == (50,)
     assert ((p > 0) & (p < 1)).all()
     assert np.isfinite(log_loss(test.labels, p, labels=[0, 1]))
+
+
+# ---------------------------------------------------------------------- saving and loading
+def with_odd_keys(rows: Impressions, unseen: object) -> Impressions:
+    """``rows`` with missing and never-seen item and user keys in its first rows."""
+    items, users = rows.items.astype(object), rows.users.astype(object)
+    items[0], items[1], items[2], items[3] = None, np.nan, unseen, str(items[4])
+    users[0], users[4] = None, "nobody"
+    return Impressions(features=rows.features, labels=rows.labels, users=users, items=items)
+
+
+def criteo_rows(variant: str) -> tuple[Impressions, Impressions]:
+    from recexp.datasets import load
+
+    data = load("criteo-sample", download=False, variant=variant, n_hash=1 << 16)
+    rows = Impressions.from_criteo(data)
+    return rows.take(np.arange(150)), with_odd_keys(rows.take(np.arange(150, 200)), "zzz")
+
+
+def synthetic_rows() -> tuple[Impressions, Impressions]:
+    """int item keys (so ``str(key)`` of a seen key is an unseen one), str user keys."""
+    train, _ = planted(3000)
+    new, _ = planted(500, seed=1)
+    return train, with_odd_keys(new, 10_000)
+
+
+SOURCES = [
+    pytest.param(lambda: criteo_rows("tsv"), id="criteo-tsv", marks=pytest.mark.realdata),
+    pytest.param(lambda: criteo_rows("csv"), id="criteo-csv", marks=pytest.mark.realdata),
+    pytest.param(synthetic_rows, id="synthetic"),
+]
+
+
+def assert_round_trip(model: ClickModel, folder: Path, new: Impressions) -> ClickModel:
+    """Save, check the files, load with ``ClickModel.load`` and the model's own class, and
+    compare probabilities bit for bit."""
+    assert model.save(folder) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["arrays.npz", "model.json"]
+    assert not list(folder.parent.rglob("*.pkl"))
+    with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+        assert all(npz[key].dtype != object for key in npz.files)
+    expected = model.predict_proba(new)
+    for loader in (ClickModel, type(model)):
+        loaded = loader.load(folder)
+        assert type(loaded) is type(model) and loaded is not model
+        assert loaded.get_params() == model.get_params()
+        assert loaded.is_fitted
+        got = loaded.predict_proba(new)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+    if hasattr(model, "items_"):
+        assert loaded.items_.dtype == model.items_.dtype
+        assert loaded.items_.equals(model.items_)
+    return loaded
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_saved_models_predict_bit_identically(request, source, make, tmp_path) -> None:
+    if "realdata" in request.node.keywords:
+        request.getfixturevalue("data_dir")  # skips without the real data
+    train, new = source()
+    model = make().fit(train)
+    assert_round_trip(model, tmp_path / "model", new)
+
+
+def test_item_ctr_round_trip_keeps_the_fallback_for_unknown_keys(tmp_path) -> None:
+    train, new = synthetic_rows()
+    loaded = assert_round_trip(ItemCTR().fit(train), tmp_path / "model", new)
+    # missing, NaN, never seen, and "3" where 3 was seen: all at the global rate
+    np.testing.assert_array_equal(loaded.predict_proba(new.take(np.arange(4))),
+                                  np.float32(loaded.global_ctr_))
+
+
+def test_lightfm_ctr_without_item_keys_round_trips(tmp_path) -> None:
+    rows, _ = planted(1000)
+    no_keys = Impressions(features=rows.features, labels=rows.labels, users=rows.users)
+    model = LightFMCTR(epochs=2, key_buckets=1 << 8).fit(no_keys)
+    assert len(model.items_) == 0
+    loaded = assert_round_trip(model, tmp_path / "model", rows)
+    # the rebuilt LightFM predicts as the trained one
+    context, items = model._context(rows), np.zeros(len(rows), dtype=np.int32)
+    users = np.arange(len(rows), dtype=np.int32)
+    np.testing.assert_array_equal(loaded.lightfm_.predict(users, items, user_features=context),
+                                  model.lightfm_.predict(users, items, user_features=context))
+    assert loaded.epochs_trained_ == 2
+
+
+@pytest.mark.parametrize("index", [
+    pd.Index(["b", "a", "c"], dtype="str"),
+    pd.Index(["b", "a", "c"], dtype=object),
+    pd.Index(["", "é", "x" * 40], dtype=object),
+    pd.Index([3, 1, 2], dtype=np.int64),
+    pd.Index([3, 1, 2], dtype=object),
+    pd.Index([2**62, -1], dtype=np.int64),
+    pd.Index(np.array([7, 8], dtype=np.uint32)),
+    pd.Index([0.5, 1.0]),
+    pd.Index([], dtype=object),
+], ids=lambda index: f"{index.dtype}-{pd.api.types.infer_dtype(index)}")
+def test_vocabularies_round_trip_exactly(index: pd.Index) -> None:
+    values, arrays = _vocabulary_state(index, "items", what="test: item")
+    assert arrays["items"].dtype != object
+    back = _vocabulary_from_array(arrays["items"], values["items_dtype"])
+    assert back.dtype == index.dtype and back.equals(index)
+    assert [type(v) for v in back] == [type(v) for v in index]
+
+
+@pytest.mark.parametrize("keys", [["a", 1], ["a\x00", "b"]], ids=["mixed", "nul"])
+def test_keys_that_would_not_round_trip_are_refused_before_writing(keys, tmp_path) -> None:
+    rows = Impressions(features=sp.csr_matrix((4, 1), dtype=np.float32),
+                       labels=np.array([1, 0, 1, 0]),
+                       items=np.array(keys * 2, dtype=object))
+    model = ItemCTR().fit(rows)
+    with pytest.raises(TypeError, match="item keys"):
+        model.save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_unfitted_models_are_not_saved(make, tmp_path) -> None:
+    with pytest.raises(NotFittedError, match="not fitted"):
+        make().save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.fixture(scope="module")
+def saved_item_ctr(tmp_path_factory) -> Path:
+    train, _ = synthetic_rows()
+    return ItemCTR().fit(train).save(tmp_path_factory.mktemp("saved") / "model")
+
+
+def edit_json(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        meta = json.loads((folder / "model.json").read_text())
+        change(meta)
+        (folder / "model.json").write_text(json.dumps(meta))
+    return edit
+
+
+def edit_arrays(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        change(arrays)
+        np.savez(folder / "arrays.npz", **arrays)
+    return edit
+
+
+def pickled_items(folder: Path) -> None:
+    with np.load(folder / "arrays.npz") as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    arrays["items"] = arrays["items"].astype(object)
+    np.savez(folder / "arrays.npz", **arrays)
+
+
+@pytest.mark.parametrize(("tamper", "error", "words"), [
+    pytest.param(lambda f: (f / "model.json").unlink(), FileNotFoundError,
+                 r"model\.json is missing", id="no-json"),
+    pytest.param(lambda f: (f / "arrays.npz").unlink(), FileNotFoundError,
+                 r"arrays\.npz is missing", id="no-npz"),
+    pytest.param(lambda f: (f / "model.json").write_text("{not json"), ValueError,
+                 r"model\.json: not valid JSON", id="bad-json"),
+    pytest.param(edit_json(lambda m: m.update(format=2)), ValueError,
+                 r"model\.json: unsupported click model format 2", id="version"),
+    pytest.param(edit_json(lambda m: m.update(model="item_ctr")), ValueError,
+                 r"model\.json: unknown click model 'item_ctr'; did you mean 'item-ctr'",
+                 id="unknown-name"),
+    pytest.param(edit_json(lambda m: m.pop("kind")), ValueError,
+                 r"model\.json: holds a recommender 'item-ctr', not a click model",
+                 id="recommender"),
+    pytest.param(edit_json(lambda m: m["params"].update(no_such=1)), ValueError,
+                 r"model\.json: .*'no_such'", id="unknown-param"),
+    pytest.param(edit_json(lambda m: m["state"].pop("global_ctr")), ValueError,
+                 r"model\.json: nothing saved as 'global_ctr'", id="missing-value"),
+    pytest.param(edit_json(lambda m: m["state"].update(global_ctr="0.3")), ValueError,
+                 r"model\.json: 'global_ctr' is '0.3', not a number", id="bad-value"),
+    pytest.param(edit_json(lambda m: m["state"].update(items_dtype="str")), ValueError,
+                 r"arrays\.npz: 'items' \(int64\) cannot be read as keys of dtype 'str'",
+                 id="bad-dtype-tag"),
+    pytest.param(lambda f: (f / "arrays.npz").write_bytes(b"not a zip"), ValueError,
+                 r"arrays\.npz: cannot read the saved arrays", id="garbage-npz"),
+    pytest.param(pickled_items, ValueError, r"arrays\.npz: cannot read the saved arrays",
+                 id="object-array"),
+    pytest.param(edit_arrays(lambda a: a.pop("item_ctr")), ValueError,
+                 r"arrays\.npz: missing array\(s\) item_ctr", id="missing-array"),
+    pytest.param(edit_arrays(lambda a: a.update(item_ctr=a["item_ctr"][:-1])), ValueError,
+                 r"arrays\.npz: 'item_ctr' has dtype float64 and shape", id="bad-shape"),
+    pytest.param(edit_arrays(lambda a: a.update(items=np.r_[a["items"][:1], a["items"][:-1]])),
+                 ValueError, r"arrays\.npz: 'items' has repeated keys", id="repeated-keys"),
+])
+def test_damaged_folders_fail_naming_the_file(saved_item_ctr, tmp_path, tamper, error,
+                                              words) -> None:
+    import shutil
+
+    folder = Path(shutil.copytree(saved_item_ctr, tmp_path / "model"))
+    tamper(folder)
+    with pytest.raises(error, match=words):
+        ClickModel.load(folder)
+
+
+def test_loading_checks_the_folder_and_the_class(saved_item_ctr, tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        ClickModel.load(tmp_path / "nothing")
+    assert type(ItemCTR.load(saved_item_ctr)) is ItemCTR
+    with pytest.raises(TypeError, match="holds a ItemCTR .*not a HashedLogisticCTR"):
+        HashedLogisticCTR.load(saved_item_ctr)
