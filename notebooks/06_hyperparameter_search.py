@@ -43,7 +43,6 @@
 FAST = False
 
 # %%
-import optuna
 import pandas as pd
 from optuna.visualization import matplotlib as optuna_plots
 
@@ -77,11 +76,10 @@ print(result.describe())
 # %% [markdown]
 # ## Reading the study's plots
 # The same four plots are artifacts of the sweep's parent run in MLflow (`plots/`). Here they
-# come straight from the study.
+# come straight from the study, which `result.load_study()` reads back from its storage.
 
 # %%
-loaded = optuna.load_study(study_name=result.study_name,
-                           storage=tuning.make_storage(result.storage))
+loaded = result.load_study()
 trials = loaded.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs"))
 trials.tail(10)
 
