@@ -328,6 +328,9 @@ class Recommender(ABC):
         meta = json.loads((folder / "model.json").read_text())
         if meta.get("format") != _FORMAT_VERSION:
             raise ValueError(f"{folder}: unsupported model format {meta.get('format')!r}")
+        if meta.get("kind") == "click-model":
+            raise TypeError(f"{folder} holds a click model ({meta.get('model')!r}), not a "
+                            "recommender; load it with recexp.models.ctr.ClickModel.load")
         model_cls = get_model_class(meta["model"])
         if cls is not Recommender and not issubclass(model_cls, cls):
             raise TypeError(f"{folder} holds a {model_cls.__name__}, not a {cls.__name__}")

@@ -484,3 +484,7 @@ def test_loading_checks_the_folder_and_the_class(saved_item_ctr, tmp_path) -> No
     assert type(ItemCTR.load(saved_item_ctr)) is ItemCTR
     with pytest.raises(TypeError, match="holds a ItemCTR .*not a HashedLogisticCTR"):
         HashedLogisticCTR.load(saved_item_ctr)
+    from recexp.models import Recommender
+
+    with pytest.raises(TypeError, match="holds a click model \\('item-ctr'\\), not a recommender"):
+        Recommender.load(saved_item_ctr)
