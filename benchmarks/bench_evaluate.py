@@ -32,28 +32,39 @@ Cases:
   timed on a random sample of ``--lightfm-users`` users (0: all) and extrapolated linearly
   (its cost is per user), and recexp is timed on the same sample too, side by side, for
   the identity check and the like-for-like ratio.
-- **before**: the same recexp call with the ``_positions`` of commit facb2f0 (a row copy and
-  full comparison per relevant item) swapped in, to show what this change bought.
+- **recexp, BLAS 1 thread**: the same recexp call with BLAS limited to one thread
+  (threadpoolctl).
+  OpenBLAS's second thread spins for a while after each product of the scoring, and that
+  spinning counts in the process's CPU time; this arm is the like-for-like CPU figure
+  against LightFM's one thread.
+- **before** (with ``--before FILE``): ``evaluate`` of another ``recexp/metrics.py``, e.g.
+  ``git show 9208138:recexp/metrics.py > /tmp/metrics_before.py``, loaded from FILE and run
+  on the same model and split, to show what a change bought (its numbers must be the same).
 
 Memory: peak bytes allocated during ``evaluate`` (tracemalloc, which numpy reports to) and
 the peak rise of RSS (psutil, sampled every millisecond) for several batch sizes, on all
 synthetic users.
 
 Timings are medians of ``--repeats`` interleaved runs; wall and CPU seconds both (the machine
-is shared: wall time moves with other jobs' load, CPU time less so).
+is shared: wall time moves with other jobs' load, CPU time less so). Each timed run starts
+0.3 s after the previous one, so OpenBLAS threads still spinning from it are not billed to it.
 
 Run from the project root::
 
-    RECEXP_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_evaluate.py
+    git show 9208138:recexp/metrics.py > /tmp/metrics_before.py   # optional "before" arm
+    RECEXP_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_evaluate.py \
+        --before /tmp/metrics_before.py
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import platform
 import statistics
+import sys
 import threading
 import time
 import tracemalloc
@@ -65,8 +76,8 @@ import psutil
 from lightfm import LightFM
 from lightfm import __version__ as lightfm_version
 from lightfm.evaluation import auc_score, precision_at_k, recall_at_k
+from threadpoolctl import ThreadpoolController
 
-import recexp.metrics as metrics_module
 from recexp.columns import Columns
 from recexp.dataset import Dataset
 from recexp.datasets import load
@@ -166,6 +177,9 @@ def restrict(split: Split, users: np.ndarray) -> Split:
 # ---------------------------------------------------------------------------- the runs
 def timed(fn: Callable[[], object]) -> tuple[object, float, float]:
     gc.collect()
+    # OpenBLAS's worker threads spin for up to ~0.1 s after a product before they sleep, and
+    # that counts in the process's CPU time: let the previous run's spinning end first.
+    time.sleep(0.3)
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
     return out, time.perf_counter() - wall, time.process_time() - cpu
@@ -202,36 +216,29 @@ def check_identical(result, theirs: dict[str, np.ndarray], split: Split, what: s
     return worst
 
 
-def _positions_before(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """recexp.metrics._positions as of commit facb2f0, verbatim but for the chunk constant."""
-    chunk = 1 << 23
-    n_items = scores.shape[1]
-    out = np.empty(len(rows), dtype=np.int64)
-    step = max(1, chunk // max(n_items, 1))
-    arange = np.arange(n_items)
-    for start in range(0, len(rows), step):
-        r, c = rows[start:start + step], cols[start:start + step]
-        block = scores[r]
-        value = block[np.arange(len(r)), c][:, None]
-        above = (block > value).sum(axis=1)
-        equal = block == value
-        if equal.sum() > len(r):  # some tie beyond the item itself
-            above += (equal & (arange[None, :] < c[:, None])).sum(axis=1)
-        out[start:start + step] = above + 1
-    return out
+BLAS = ThreadpoolController()  # once: creating one looks through every loaded library
 
 
-def run_before(model: LightFMRecommender, split: Split):
-    current = metrics_module._positions
-    metrics_module._positions = _positions_before
-    try:
+def run_recexp_blas1(model: LightFMRecommender, split: Split):
+    with BLAS.limit(limits=1, user_api="blas"):
         return run_recexp(model, split)
-    finally:
-        metrics_module._positions = current
+
+
+def load_before(path: str) -> Callable:
+    """``evaluate`` of the ``recexp/metrics.py`` saved at ``path``."""
+    spec = importlib.util.spec_from_file_location("recexp_metrics_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.evaluate
+
+
+def run_before(before: Callable, model: LightFMRecommender, split: Split):
+    return before(model, split, k=K, metrics=METRICS, segments=False)
 
 
 def compare(name: str, model: LightFMRecommender, split: Split, sample: int, repeats: int,
-            seed: int, before: bool) -> dict:
+            seed: int, before: Callable | None) -> dict:
     users = np.unique(split.test.user_idx)
     sampled = users
     if sample and sample < len(users):
@@ -241,10 +248,11 @@ def compare(name: str, model: LightFMRecommender, split: Split, sample: int, rep
     worst = 0.0
     for _ in range(repeats):
         runs = [("recexp", lambda: run_recexp(model, part)),
+                ("recexp-blas1", lambda: run_recexp_blas1(model, part)),
                 ("lightfm-1", lambda: run_lightfm(model, part, 1)),
                 ("lightfm-2", lambda: run_lightfm(model, part, 2))]
-        if before:
-            runs.append(("recexp-before", lambda: run_before(model, part)))
+        if before is not None:
+            runs.append(("recexp-before", lambda: run_before(before, model, part)))
         if part is not split:
             runs.append(("recexp-all", lambda: run_recexp(model, split)))
         results = {}
@@ -254,10 +262,11 @@ def compare(name: str, model: LightFMRecommender, split: Split, sample: int, rep
         for label in ("lightfm-1", "lightfm-2"):
             worst = max(worst, check_identical(results["recexp"], results[label], part,
                                                f"{name} {label}"))
-        if before:
-            same = results["recexp-before"].summary == results["recexp"].summary
-            if not same:
-                raise AssertionError(f"{name}: the old _positions gives other numbers")
+        if results["recexp-blas1"].summary != results["recexp"].summary:
+            raise AssertionError(f"{name}: one BLAS thread gives other numbers")
+        if before is not None:
+            if results["recexp-before"].summary != results["recexp"].summary:
+                raise AssertionError(f"{name}: the previous evaluate gives other numbers")
     med = {label: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
            for label, v in times.items()}
     summary = results["recexp"].summary
@@ -274,11 +283,13 @@ def compare(name: str, model: LightFMRecommender, split: Split, sample: int, rep
         line = f"  {label:14s} wall {wall:8.3f} s  cpu {cpu:8.3f} s"
         if label.startswith("lightfm"):
             line += (f"  -> recexp is {wall / med['recexp'][0]:5.1f}x faster (wall), "
-                     f"{cpu / med['recexp'][1]:5.1f}x (cpu)")
+                     f"{cpu / med['recexp'][1]:5.1f}x (cpu), "
+                     f"{cpu / med['recexp-blas1'][1]:5.1f}x (cpu, recexp BLAS 1 thread)")
             if scale > 1:
                 line += f"; all users ~{wall * scale:,.0f} s extrapolated"
         elif label == "recexp-before":
-            line += f"  -> this change: {wall / med['recexp'][0]:4.1f}x faster"
+            line += (f"  -> this change: {wall / med['recexp'][0]:4.1f}x faster (wall), "
+                     f"{cpu / med['recexp'][1]:4.1f}x (cpu)")
         print(line)
     return row
 
@@ -319,22 +330,22 @@ def main() -> None:
                         help="synthetic users timed side by side with LightFM (0: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
-    parser.add_argument("--no-before", action="store_true",
-                        help="skip timing the previous _positions")
+    parser.add_argument("--before", metavar="FILE",
+                        help="also time evaluate() of this earlier recexp/metrics.py")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(f"python {platform.python_version()}, numpy {np.__version__}, lightfm "
           f"{lightfm_version}, {os.cpu_count()} CPUs, load average {os.getloadavg()}")
 
+    before = load_before(args.before) if args.before else None
     model, split = movielens(args.seed)
-    compare("ML-100K", model, split, 0, args.repeats, args.seed, not args.no_before)
+    compare("ML-100K", model, split, 0, args.repeats, args.seed, before)
 
     start = time.perf_counter()
     model, split = synthetic(args.users, args.items, args.seed)
     print(f"\nsynthetic data and model built in {time.perf_counter() - start:.0f} s: "
           f"{split.train.n_interactions:,} train, {split.test.n_interactions:,} test")
-    compare("synthetic", model, split, args.lightfm_users, args.repeats, args.seed,
-            not args.no_before)
+    compare("synthetic", model, split, args.lightfm_users, args.repeats, args.seed, before)
 
     print(f"\nmemory of evaluate on all {len(np.unique(split.test.user_idx)):,} synthetic users "
           f"(scores of one batch: batch x {split.test.n_items:,} x 4 bytes)")

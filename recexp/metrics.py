@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recexp._threads import one_blas_thread
 from recexp.columns import Columns
 from recexp.models.base import Recommender, iter_batches, top_k
 
@@ -71,6 +72,7 @@ BEYOND = ("coverage", "novelty", "popularity", "diversity")
 """Metrics of the recommendation lists as a whole."""
 _AT_K = {"precision", "recall", "ndcg", "map", "hit_rate"}
 _CHUNK = 1 << 20  # comparisons done at once when ranking relevant items (bytes of bools)
+_SORT_CHUNK = 1 << 20  # bytes of scores sorted at once (~L2: the search that follows hits cache)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,13 @@ class Evaluation:
     summary: dict[str, float]
     per_user: pd.DataFrame
     recommended: np.ndarray
+
+
+_SMALL_PRODUCT = 1 << 22
+"""Scores per batch (users x items) up to which a batch is scored with one BLAS thread: on
+products this small OpenBLAS's second thread costs more than it brings (it spins idle after
+each product, charged to this process; ML-100K: 36 ms of CPU per evaluate with two threads,
+16-19 ms with one), while larger products gain from it."""
 
 
 def _names(metrics: Sequence[str], ks: Sequence[int]) -> list[str]:
@@ -124,11 +133,134 @@ def _same_ids(a, b) -> bool:
     return a is b or np.array_equal(a.ids, b.ids)
 
 
+def _row_entries(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the entries of some rows of a CSR matrix are: ``(local, at)``, for every entry
+    the position of its row in ``rows`` and its position in ``indices``/``data``.
+
+    What ``matrix[rows]`` finds, without building the sliced matrix.
+    """
+    starts = indptr[rows].astype(np.int64)
+    sizes = indptr[rows + 1] - starts
+    local = np.repeat(np.arange(len(rows), dtype=np.int64), sizes)
+    at = np.arange(len(local), dtype=np.int64) + np.repeat(starts - (np.cumsum(sizes) - sizes),
+                                                           sizes)
+    return local, at
+
+
 def _positions(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """1-based position of item ``cols[j]`` in row ``rows[j]`` of ``scores`` (ties: lower index).
 
     ``scores`` (float32) already holds ``-inf`` for excluded items, which therefore never rank
     above a candidate.
+
+    Two exact ways, chosen per row by its number ``m`` of relevant items: counting the items
+    above each relevant one costs ``m * n_items`` comparisons (:func:`_positions_counted`);
+    sorting the row once costs ``~n_items * log(n_items)`` whatever ``m``
+    (:func:`_positions_sorted`). Rows with at least ``_sort_from(n_items)`` relevant items
+    are sorted.
+    """
+    if scores.dtype != np.float32:
+        raise TypeError(f"_positions needs float32 scores, got {scores.dtype}")
+    out = np.empty(len(rows), dtype=np.int64)
+    if len(rows) == 0:
+        return out
+    counts = np.bincount(rows, minlength=scores.shape[0])
+    sort_rows = counts >= _sort_from(scores.shape[1])
+    if sort_rows.sum() >= 0.9 * np.count_nonzero(counts):
+        # nearly all: then all, so the rows (consecutive, in evaluate) are copied at memory
+        # speed; gathering scattered rows costs ~3x as much, more than counting the few saves
+        return _positions_sorted(scores, rows, cols)
+    by_sort = sort_rows[rows]
+    if not by_sort.any():
+        return _positions_counted(scores, rows, cols)
+    out[by_sort] = _positions_sorted(scores, rows[by_sort], cols[by_sort])
+    rest = ~by_sort
+    out[rest] = _positions_counted(scores, rows[rest], cols[rest])
+    return out
+
+
+def _sort_from(n_items: int) -> int:
+    """Relevant items in a row from which sorting the row is cheaper than counting.
+
+    Measured (numpy 2.4, AVX2, one core, random scores, half of each row under its lowest
+    relevant score): sorting a row costs as much as counting for ~2 relevant items at 1,682
+    items, ~7 at 10,000 and ~10 at 50,000. Counting pays ~2 ns an item for the row's keys
+    plus 0.2-0.7 ns an item per relevant item; sorting ~4-5 ns an item.
+    """
+    return min(12, max(2, n_items // 1200))
+
+
+def _positions_sorted(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """:func:`_positions` by sorting a copy of each row once.
+
+    With the row sorted ascending, ``p`` = the number of items scoring ``<=`` the relevant
+    item's score ``v`` (a binary search, done for all relevant items of a block at once;
+    items below the row's lowest relevant score are first all set to one value under it), and
+    ``n_items - p`` items score above it. When no other item scores exactly ``v``
+    (``-0.0 == +0.0``, as in :func:`_order_keys`) that is the whole answer; the items with
+    such a tie are passed to :func:`_positions_counted`, which applies the tie rule. Rows are
+    copied and sorted in blocks of at most ``_SORT_CHUNK`` bytes into one buffer per call.
+    """
+    n_rows, n_items = scores.shape
+    out = np.empty(len(rows), dtype=np.int64)
+    values = scores[rows, cols]
+    if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
+        order = np.argsort(rows, kind="stable")
+    else:
+        order = None  # the usual case (entries of a CSR matrix): already grouped by row
+    r_sorted = rows if order is None else rows[order]
+    v_sorted = values if order is None else values[order]
+    starts = np.flatnonzero(np.r_[True, r_sorted[1:] != r_sorted[:-1]])
+    row_list = r_sorted[starts]
+    bounds = np.r_[starts, len(rows)]
+    # Items below a row's lowest relevant score are all counted the same way (below every
+    # relevant item), so they are raised to the float just under it before the sort: one
+    # value repeated sorts much faster, and it cannot tie with a relevant item.
+    floor = np.nextafter(np.minimum.reduceat(v_sorted, starts), np.float32(-np.inf))
+    cap = min(max(1, _SORT_CHUNK // (4 * n_items)), len(row_list))
+    buffer = np.empty((cap, n_items), dtype=np.float32)
+    above = np.empty(len(rows), dtype=np.int64)
+    tied = np.zeros(len(rows), dtype=bool)
+    for i in range(0, len(row_list), cap):
+        chunk = row_list[i:i + cap]
+        block = buffer[:len(chunk)]
+        if chunk[-1] - chunk[0] == len(chunk) - 1:  # consecutive rows: no gather
+            np.copyto(block, scores[chunk[0]:chunk[-1] + 1])
+        else:
+            np.take(scores, chunk, axis=0, out=block)
+        np.maximum(block, floor[i:i + len(chunk), None], out=block)
+        block.sort(axis=1)
+        flat = block.reshape(-1)
+        e0, e1 = bounds[i], bounds[i + len(chunk)]
+        v = v_sorted[e0:e1]
+        base = np.repeat(np.arange(len(chunk), dtype=np.intp) * n_items,
+                         np.diff(bounds[i:i + len(chunk) + 1]))
+        # Branchless binary search, all relevant items at once (every row has n_items
+        # entries): the first item > v lies in [lo, lo + size] throughout.
+        lo, size = base.copy(), n_items
+        while size > 1:
+            half = size // 2
+            probe = lo + half
+            lo = np.where(np.take(flat, probe) <= v, probe, lo)
+            size -= half
+        # p = items <= v; v is in its row, so p >= 1 and the item at base + p - 1 is v
+        p = lo - base + (np.take(flat, lo) <= v)
+        above[e0:e1] = n_items - p
+        # no other item ties v unless the one before it in sorted order equals v
+        tied[e0:e1] = (p >= 2) & (np.take(flat, base + p - 2, mode="clip") == v)
+    pos = above + 1
+    if tied.any():
+        where = np.flatnonzero(tied)
+        pos[where] = _positions_counted(scores, r_sorted[where],
+                                        (cols if order is None else cols[order])[where])
+    if order is None:
+        return pos
+    out[order] = pos
+    return out
+
+
+def _positions_counted(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """:func:`_positions` by counting, for each relevant item, the items above it.
 
     Every score becomes an int64 key that orders exactly like ``(score, -index)``, so
     ``pos = 1 + #{items whose key is greater}``: one comparison per (relevant item, item),
@@ -138,8 +270,6 @@ def _positions(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nda
     allocated once per call and bounded by ``_CHUNK``, not by the batch (fresh multi-MB
     arrays for every block were measured to cost more, in page faults, than the work).
     """
-    if scores.dtype != np.float32:
-        raise TypeError(f"_positions needs float32 scores, got {scores.dtype}")
     n_rows, n_items = scores.shape
     out = np.empty(len(rows), dtype=np.int64)
     if len(rows) == 0:
@@ -226,18 +356,27 @@ def _group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _user_metrics(n_users: int, user: np.ndarray, pos: np.ndarray, gain: np.ndarray,
+def _user_metrics(n_users: int, user: np.ndarray, pos: np.ndarray, gain: np.ndarray | None,
                   n_candidates: np.ndarray, ks: Sequence[int], names: Sequence[str]
                   ) -> dict[str, np.ndarray]:
-    """Per-user metrics from the positions of relevant items (see the module docstring)."""
+    """Per-user metrics from the positions of relevant items (see the module docstring).
+
+    ``gain`` None means 1 for every item. Only what ``names`` asks for is computed (the
+    within-user ranks, two sorts, only for NDCG and MAP).
+    """
+    wanted = {name.partition("@")[0] for name in names}
     n_rel = np.bincount(user, minlength=n_users).astype(np.float64)
     out: dict[str, np.ndarray] = {}
-    discount = 1.0 / np.log2(pos + 1.0)
-    # j-th relevant item in ranking order (1-based), for MAP
-    order_in_user = _group_rank(user, pos) + 1
-    # ideal order: gains sorted descending within each user
-    ideal_rank = _group_rank(user, -gain) + 1
-    ideal_discount = 1.0 / np.log2(ideal_rank + 1.0)
+    if "map" in wanted:
+        # j-th relevant item in ranking order (1-based)
+        order_in_user = _group_rank(user, pos) + 1
+    if "ndcg" in wanted:
+        if gain is None:
+            gain = np.ones(len(pos))
+        discount = 1.0 / np.log2(pos + 1.0)
+        # ideal order: gains sorted descending within each user
+        ideal_rank = _group_rank(user, -gain) + 1
+        ideal_discount = 1.0 / np.log2(ideal_rank + 1.0)
     for k in ks:
         inside = pos <= k
         hits = np.bincount(user[inside], minlength=n_users).astype(np.float64)
@@ -265,9 +404,10 @@ def _user_metrics(n_users: int, user: np.ndarray, pos: np.ndarray, gain: np.ndar
         with np.errstate(divide="ignore"):
             out["mrr"] = np.where(n_rel > 0, 1.0 / best, np.nan)
     if "auc" in names:
-        # negatives ranked above relevant item j: pos_j - 1 - (relevant items above it)
-        neg_above = np.bincount(user, weights=(pos - order_in_user).astype(np.float64),
-                                minlength=n_users)
+        # negatives ranked above the j-th relevant item (in ranking order): pos_j - j; summed
+        # over a user's m relevant items, sum(pos) - m (m + 1) / 2 (whole numbers: exact)
+        neg_above = (np.bincount(user, weights=pos.astype(np.float64), minlength=n_users)
+                     - n_rel * (n_rel + 1.0) / 2.0)
         n_neg = n_candidates - n_rel
         with np.errstate(divide="ignore", invalid="ignore"):
             auc = 1.0 - neg_above / (n_rel * n_neg)
@@ -329,8 +469,9 @@ def evaluate(model: Recommender, split, *, k: Sequence[int] | int = (5, 10, 20),
             "split's train")
     n_items = test.n_items
     names = _names(metrics, ks)
-    gains_all = np.ones(test.n_interactions)
-    relevant = np.ones(test.n_interactions, dtype=bool)
+    # None: every test interaction is relevant, every gain is 1
+    relevant: np.ndarray | None = None
+    gains_all: np.ndarray | None = None
     if relevance_threshold is not None or graded:
         if test.rating is None:
             raise ValueError("relevance_threshold and graded need ratings in the test data")
@@ -338,16 +479,32 @@ def evaluate(model: Recommender, split, *, k: Sequence[int] | int = (5, 10, 20),
             relevant = test.rating >= relevance_threshold
         if graded:
             gains_all = test.rating.astype(np.float64)
-    seg_masks: dict[str, np.ndarray] = {"all": relevant}
+    seg_masks: dict[str, np.ndarray | None] = {"all": relevant}
     if segments and getattr(split, "segments", None):
         for name, mask in split.segments.items():
             mask = np.asarray(mask, dtype=bool)
             if mask.any():
-                seg_masks[name] = relevant & mask
-    # test entries carry their interaction index so segment masks and ratings follow them
-    entry = sp.csr_matrix((np.arange(1, test.n_interactions + 1, dtype=np.int64),
-                           (test.user_idx, test.item_idx)), shape=(test.n_users, n_items))
-    test_users = np.flatnonzero(np.diff(entry.indptr) > 0).astype(np.int32)
+                seg_masks[name] = mask if relevant is None else relevant & mask
+    # Test interactions grouped by user, items ascending within a user: every per-user sum
+    # below runs in this order, and a batch of users is a contiguous run of entries. `idx`
+    # keeps each entry's interaction index so segment masks and ratings follow it; without
+    # those, the test matrix's CSR layout (cached by the Dataset) is this order already.
+    if relevant is None and gains_all is None and len(seg_masks) == 1:
+        idx = None
+        layout = test.binary
+        user = np.repeat(np.arange(test.n_users, dtype=test.user_idx.dtype),
+                         np.diff(layout.indptr))
+        entry_items = layout.indices
+    else:
+        key = test.user_idx.astype(np.int64) * n_items + test.item_idx
+        idx = (np.arange(len(key)) if (key[1:] > key[:-1]).all()
+               else np.argsort(key))  # the keys are distinct: any sort gives this order
+        user = test.user_idx[idx]
+        entry_items = test.item_idx[idx]
+    per_user = np.bincount(user, minlength=test.n_users)
+    test_users = np.flatnonzero(per_user > 0).astype(np.int32)
+    first_entry = np.r_[0, np.cumsum(per_user[test_users])]
+    pos = np.empty(len(user), dtype=np.int64)
     seen = train.binary if exclude_seen else None
     n_seen = (np.diff(seen.indptr) if seen is not None
               else np.zeros(test.n_users, dtype=np.int64))
@@ -355,7 +512,6 @@ def evaluate(model: Recommender, split, *, k: Sequence[int] | int = (5, 10, 20),
     want_lists = any(m in BEYOND for m in metrics)
     lists = np.full((len(test_users), kmax), -1, dtype=np.int32) if want_lists else \
         np.empty((0, kmax), dtype=np.int32)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     batches = iter_batches(len(test_users), batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -363,7 +519,11 @@ def evaluate(model: Recommender, split, *, k: Sequence[int] | int = (5, 10, 20),
         batches = tqdm(list(batches), desc="evaluate", unit="batch")
     for where in batches:
         rows = test_users[where]
-        scores = model.score(rows)
+        if len(rows) * n_items <= _SMALL_PRODUCT:
+            with one_blas_thread():
+                scores = model.score(rows)
+        else:
+            scores = model.score(rows)
         if scores.size and np.isnan(scores.min()):  # min is NaN iff some score is
             bad = rows[np.isnan(scores).any(axis=1)]
             raise ValueError(
@@ -371,29 +531,31 @@ def evaluate(model: Recommender, split, *, k: Sequence[int] | int = (5, 10, 20),
                 f"user {test.users.to_external(bad[:1])[0]!r} (a diverged fit?); NaN has no "
                 "rank, so no metric can be computed")
         if seen is not None:
-            sub = seen[rows]
-            scores[np.repeat(np.arange(len(rows)), np.diff(sub.indptr)), sub.indices] = -np.inf
-        sub = entry[rows]
-        local = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
-        pos = _positions(scores, local, sub.indices)
-        parts.append((rows[local], pos, sub.data - 1))
+            local, at = _row_entries(seen.indptr, rows)
+            scores[local, seen.indices[at]] = -np.inf
+        e0, e1 = first_entry[where[0]], first_entry[where[-1] + 1]
+        local = np.repeat(np.arange(len(rows)), per_user[rows])
+        pos[e0:e1] = _positions(scores, local, entry_items[e0:e1])
         if want_lists:
             # top_k caps k at n_items: a narrower block keeps the -1 padding
             items = top_k(scores, kmax)[0]
             lists[where, :items.shape[1]] = items
         del scores  # else the next batch is scored while this one is still held: 2x the peak
-    user = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int32)
-    pos = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
-    idx = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.int64)
     n_candidates = (n_items - n_seen).astype(np.float64)
 
     summary: dict[str, float] = {}
     frames = []
     for seg, mask in seg_masks.items():
-        keep = mask[idx]
-        values = _user_metrics(test.n_users, user[keep], pos[keep], gains_all[idx[keep]],
-                               n_candidates, ks, names)
-        n_rel = np.bincount(user[keep], minlength=test.n_users)
+        if mask is None:
+            seg_user, seg_pos = user, pos
+            seg_gain = None if gains_all is None else gains_all[idx]
+        else:
+            keep = mask[idx]
+            seg_user, seg_pos = user[keep], pos[keep]
+            seg_gain = None if gains_all is None else gains_all[idx[keep]]
+        values = _user_metrics(test.n_users, seg_user, seg_pos, seg_gain, n_candidates, ks,
+                               names)
+        n_rel = np.bincount(seg_user, minlength=test.n_users)
         evaluated = np.flatnonzero(n_rel > 0)
         if seg == "all":
             has_relevant = n_rel[test_users] > 0
@@ -410,7 +572,7 @@ def evaluate(model: Recommender, split, *, k: Sequence[int] | int = (5, 10, 20),
     if want_lists:
         # the lists of evaluated users only: a user without relevant items is left out
         summary.update(_beyond(lists[has_relevant], train, ks, metrics))
-    per_user = pd.concat(frames, ignore_index=True)
+    per_user = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return Evaluation(summary=summary, per_user=per_user, recommended=lists)
 
 
@@ -449,18 +611,29 @@ def _beyond(lists: np.ndarray, train, ks: Sequence[int], metrics: Sequence[str]
 
 
 def _diversity(top: np.ndarray, features: sp.csr_matrix) -> float:
-    values = []
-    for start in range(0, len(top), 512):
-        block = top[start:start + 512]
-        for row in block:
-            items = row[row >= 0]
-            if len(items) < 2:
-                continue
-            x = features[items]
-            sim = (x @ x.T).toarray()
-            n = len(items)
-            values.append(1.0 - (sim.sum() - np.trace(sim)) / (n * (n - 1)))
-    return float(np.mean(values)) if values else float("nan")
+    """Mean over lists of at least two items of the mean pairwise ``1 - cosine``.
+
+    ``features`` has unit rows (or zero rows). For a list's rows ``x_1..x_n`` the sum of
+    the cosines of all ordered pairs ``i != j`` is ``|x_1 + ... + x_n|^2 - sum_i |x_i|^2``, so
+    one sparse product (lists x items) @ (items x features) gives every list's sum at once.
+    A list's mean lies in [0, 2]; it is clipped there against float rounding (a list of
+    items with identical features otherwise came out as -2e-16).
+    """
+    valid = top >= 0
+    sizes = valid.sum(axis=1)
+    keep = sizes >= 2
+    if not keep.any():
+        return float("nan")
+    top, valid, sizes = top[keep], valid[keep], sizes[keep]
+    indptr = np.r_[0, np.cumsum(sizes)]
+    members = sp.csr_matrix((np.ones(int(indptr[-1])), top[valid], indptr),
+                            shape=(len(top), features.shape[0]))
+    summed = members @ features
+    pair_sum = (np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
+                - members @ np.asarray(features.multiply(features).sum(axis=1)).ravel())
+    n = sizes.astype(np.float64)
+    values = np.clip(1.0 - pair_sum / (n * (n - 1.0)), 0.0, 2.0)
+    return float(np.mean(values))
 
 
 def click_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

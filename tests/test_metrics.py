@@ -263,13 +263,15 @@ def test_evaluate_matches_the_naive_definitions(case, data):
 
 
 @SETTINGS
-@given(case=cases(), data=st.data(), chunk=st.sampled_from([1, 3, 17]))
-def test_evaluate_matches_the_naive_definitions_across_chunks(case, data, chunk):
-    # comparisons done at once shrunk to a few: exercises the block and slice boundaries
-    check_case(case, data, chunk=chunk)
+@given(case=cases(), data=st.data(), chunk=st.sampled_from([1, 3, 17]),
+       sort_from=st.sampled_from([1, 3, 10**9]))
+def test_evaluate_matches_the_naive_definitions_across_chunks(case, data, chunk, sort_from):
+    # comparisons (and sorted bytes) done at once shrunk to a few: exercises the block and
+    # slice boundaries; every row ranked by sorting (1), by counting (10**9), or a mix (3)
+    check_case(case, data, chunk=chunk, sort_from=sort_from)
 
 
-def check_case(case: Case, data, *, chunk: int | None) -> None:
+def check_case(case: Case, data, *, chunk: int | None, sort_from: int | None = None) -> None:
     n_items = case.data.n_items
     ks = data.draw(st.lists(st.integers(1, n_items + 3), min_size=1, max_size=3, unique=True),
                    label="ks")
@@ -280,6 +282,9 @@ def check_case(case: Case, data, *, chunk: int | None) -> None:
     with pytest.MonkeyPatch.context() as patch:
         if chunk is not None:
             patch.setattr(metrics_module, "_CHUNK", chunk)
+            patch.setattr(metrics_module, "_SORT_CHUNK", 4 * chunk)
+        if sort_from is not None:
+            patch.setattr(metrics_module, "_sort_from", lambda n_items: sort_from)
         result = evaluate(case.model, case.split, k=ks, metrics=ALL_METRICS,
                           batch_size=batch_size, exclude_seen=exclude_seen,
                           relevance_threshold=threshold, graded=graded, segments=False)
@@ -336,10 +341,11 @@ def test_known_answer_with_ties_going_to_the_lower_index():
 
 @settings(max_examples=150, deadline=None)
 @given(data=st.data(), n_rows=st.integers(1, 4), n_items=st.integers(1, 9),
-       chunk=st.sampled_from([1, 5, 64, 1 << 21]))
-def test_positions_match_a_sort_for_every_float(data, n_rows, n_items, chunk):
+       chunk=st.sampled_from([1, 5, 64, 1 << 21]), sort_from=st.sampled_from([1, 2, 10**9]))
+def test_positions_match_a_sort_for_every_float(data, n_rows, n_items, chunk, sort_from):
     # -0.0 and +0.0 tie, infinities and subnormals keep their order, ties go to the lower
-    # index: the int64 keys of _positions must rank exactly like sorting the floats.
+    # index: both ways of _positions (int64 keys counted; rows sorted, ties handed to the
+    # counting) must rank exactly like sorting the floats, in any order of the pairs.
     specials = st.sampled_from([0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45, 1.0, -1.0])
     values = data.draw(st.lists(specials | st.floats(width=32, allow_nan=False),
                                 min_size=n_rows * n_items, max_size=n_rows * n_items))
@@ -351,7 +357,11 @@ def test_positions_match_a_sort_for_every_float(data, n_rows, n_items, chunk):
     cols = np.array([c for _, c in pairs], dtype=np.int32)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(metrics_module, "_CHUNK", chunk)
-        got = metrics_module._positions(scores.copy(), rows, cols)
+        patch.setattr(metrics_module, "_SORT_CHUNK", 4 * chunk)
+        patch.setattr(metrics_module, "_sort_from", lambda n_items: sort_from)
+        before = scores.copy()
+        got = metrics_module._positions(scores, rows, cols)
+    assert scores.tobytes() == before.tobytes()  # the scores are left as they were
     for (r, c), p in zip(pairs, got.tolist(), strict=True):
         assert naive_ranking(scores[r], range(n_items)).index(c) + 1 == p
 
@@ -374,6 +384,55 @@ def test_k_beyond_the_catalogue_regression():
         assert s["diversity@5"] == pytest.approx(1.0)  # q (x) and r (y): orthogonal
         assert s["popularity@5"] == pytest.approx(0.0)
         assert s["precision@5"] == pytest.approx(1 / 5) and s["recall@5"] == 1.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), n_items=st.integers(1, 8), n_features=st.integers(1, 4),
+       n_lists=st.integers(1, 6), width=st.integers(1, 8))
+def test_diversity_matches_a_loop_over_pairs(data, n_items, n_features, n_lists, width):
+    # signed features and featureless items (a zero row: cosine 0 with everything, as the
+    # code has always treated it); lists of distinct items padded with -1
+    raw = np.asarray(data.draw(st.lists(st.sampled_from([-1.0, 0.0, 0.0, 0.5, 1.0, 2.0]),
+                                        min_size=n_items * n_features,
+                                        max_size=n_items * n_features))
+                     ).reshape(n_items, n_features)
+    lists = []
+    for _ in range(n_lists):
+        items = data.draw(st.lists(st.integers(0, n_items - 1), max_size=min(width, n_items),
+                                   unique=True))
+        lists.append(items + [-1] * (width - len(items)))
+    top = np.asarray(lists, dtype=np.int64).reshape(n_lists, width)
+    norms = np.sqrt((raw * raw).sum(axis=1))
+    unit = sp.csr_matrix(raw / np.where(norms > 0, norms, 1.0)[:, None])
+
+    def cosine(a, b):
+        if norms[a] == 0 or norms[b] == 0:
+            return 0.0
+        return float(sum(x * y for x, y in zip(raw[a], raw[b], strict=True))
+                     / (norms[a] * norms[b]))
+
+    per_list = [sum(1.0 - cosine(a, b) for a, b in itertools.combinations(items, 2))
+                / math.comb(len(items), 2)
+                for items in ([i for i in row if i >= 0] for row in lists) if len(items) >= 2]
+    expected = sum(per_list) / len(per_list) if per_list else NAN
+    got = metrics_module._diversity(top, unit)
+    assert_close(got, expected, "diversity")
+    if per_list:
+        assert 0.0 <= got <= 2.0
+
+
+def test_diversity_of_identical_items_is_not_negative_regression():
+    """Regression: two items with the same features (1, 1, 1) have cosine 1, but the unit
+    rows' dot product rounds to 1 + 2e-16, and diversity came out as -2.2e-16 (found by
+    ``test_every_metric_is_in_its_range``)."""
+    frame = pd.DataFrame({Columns.User: ["a", "a", "a"], Columns.Item: ["p", "q", "r"]})
+    items = pd.DataFrame({Columns.Item: ["p"] * 3 + ["q"] * 3 + ["r"] * 3,
+                          Columns.Feature: ["x", "y", "z"] * 3})
+    data = Dataset.from_frames(frame, item_features=items)
+    split = Split(data.subset(np.array([0])), data.subset(np.array([1, 2])), check=False)
+    model = FixedScores(np.array([[0, 2, 1]], np.float32)).fit(split.train)
+    s = evaluate(model, split, k=2, metrics=("diversity",), segments=False).summary
+    assert s["diversity@2"] == 0.0
 
 
 def test_nan_scores_are_refused_regression():

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
 
+from recexp._threads import one_blas_thread
 from recexp.dataset import Dataset
 from recexp.models.base import Recommender, register_model, top_k
 
@@ -474,14 +475,6 @@ class _ImplicitModel(Recommender):
         self.item_factors_ = arrays["item_factors"].astype(np.float32)
 
 
-def _blas_single_thread():
-    # implicit runs its own thread pool; a threaded BLAS underneath oversubscribes the cores
-    # (implicit warns about it) and makes ALS's Gram products order-dependent.
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, "blas")
-
-
 @register_model
 class ALS(_ImplicitModel):
     """Implicit-feedback ALS (Hu, Koren & Volinsky, 2008) from the ``implicit`` library.
@@ -540,7 +533,7 @@ class ALS(_ImplicitModel):
         _check("iterations", self.iterations, low=1, kind=int)
         _check("num_threads", self.num_threads, low=0, kind=int)
         _check("random_state", self.random_state, low=0, kind=int)
-        with _blas_single_thread():
+        with one_blas_thread():
             model = AlternatingLeastSquares(
                 factors=self.factors, regularization=self.regularization, alpha=self.alpha,
                 iterations=self.iterations, num_threads=self.num_threads,
@@ -606,7 +599,7 @@ class BPR(_ImplicitModel):
         _check("random_state", self.random_state, low=0, kind=int)
         if train.n_interactions == 0:
             raise ValueError("BPR: the training data has no interactions to sample")
-        with _blas_single_thread():
+        with one_blas_thread():
             model = BayesianPersonalizedRanking(
                 factors=self.factors, learning_rate=self.learning_rate,
                 regularization=self.regularization, iterations=self.iterations,

@@ -49,6 +49,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recexp._registry import Registry
+from recexp._threads import one_blas_thread
 from recexp.columns import Columns
 from recexp.models.base import NotFittedError, _check_param_names
 from recexp.models.lightfm import SCHEDULES, _csr, _import_lightfm, _writable
@@ -722,7 +723,7 @@ class HashedLogisticCTR(ClickModel):
             X = X.astype(np.float64)
         self.n_rows_ = len(rows)
         model = self._new_estimator(self.n_rows_)
-        with _blas_single_thread():
+        with one_blas_thread():
             self.model_ = model.fit(X, labels)
         return self
 
@@ -789,15 +790,6 @@ class HashedLogisticCTR(ClickModel):
             if key.startswith("estimator/"):
                 setattr(model, key.removeprefix("estimator/"), np.array(arrays[key]))
         self.model_ = model
-
-
-def _blas_single_thread():
-    # L-BFGS makes a few level-1 BLAS calls per iteration on vectors of all the weights; with
-    # threaded BLAS (numpy's and scipy's wheels each bring an OpenBLAS pool) the threads'
-    # hand-offs cost more than the arithmetic: 10x slower on 2 cores.
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, "blas")
 
 
 # ---------------------------------------------------------------------- LightFM
