@@ -141,7 +141,8 @@ def _describe_text(facts: dict) -> str:
 @app.command("run")
 def run_command(
     config: Annotated[Path, typer.Argument(
-        help="Experiment YAML, e.g. experiments/ml100k_baselines.yaml.")],
+        help="Experiment YAML, e.g. experiments/ml100k_baselines.yaml or "
+        "experiments/criteo_ctr.yaml.")],
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a config value: key.path=value (repeatable), e.g. "
         "--set seeds=[0] --set models.lightfm-warp.params.epochs=5.")] = None,
@@ -150,6 +151,9 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Run an experiment config: every (model, seed) becomes an MLflow child run.
+
+    `task: ranking` (the default) ranks the catalogue for every test user; `task: ctr`
+    predicts clicks on a split of impressions (experiments/criteo_ctr.yaml).
 
     Runs go to MLFLOW_TRACKING_URI when it is set, else to mlflow.db and mlruns/ at the project
     root; `recexp ui` (or `mlflow ui` at the root) shows them.

@@ -353,7 +353,9 @@ def _check(config: ExperimentConfig) -> None:
         try:
             cls = get_class(model.model)
         except KeyError as exc:
-            raise ConfigError(f"models[{i}].model: {exc.args[0]}") from None
+            other = _other_task(model.model, config.task)
+            hint = f" ({model.model!r} is a model of task {other!r})" if other else ""
+            raise ConfigError(f"models[{i}].model: {exc.args[0]}{hint}") from None
         try:
             cls.from_params(dict(model.params)).check_params()
         except (TypeError, ValueError) as exc:
@@ -374,6 +376,21 @@ def _check(config: ExperimentConfig) -> None:
         _check_clicks(config)
     else:
         _check_parts(config)
+
+
+def _other_task(name: str, task: str) -> str | None:
+    """The task whose registry knows model ``name``, when it is not ``task``."""
+    from recexp.models import get_model_class
+    from recexp.models.ctr import get_click_model
+
+    for other, get in (("ranking", get_model_class), ("ctr", get_click_model)):
+        if other != task:
+            try:
+                get(name)
+            except KeyError:
+                continue
+            return other
+    return None
 
 
 def _check_clicks(config: ExperimentConfig) -> None:

@@ -95,7 +95,9 @@ def _ctr(**changes) -> dict:
     ({"task": "ctrr"}, "task: unknown task 'ctrr'; did you mean 'ctr'"),
     ({"data": {"dataset": "movielens-100k"}}, "data.dataset: 'movielens-100k' has no "
                                               "impressions"),
-    ({"models": [{"model": "lightfm"}]}, "models\\[0\\].model: .*unknown click model"),
+    ({"models": [{"model": "lightfm"}]}, "models\\[0\\].model: .*unknown click model.*"
+                                         "'lightfm' is a model of task 'ranking'"),
+    ({"task": "ranking"}, "'global-ctr' is a model of task 'ctr'"),
     ({"models": [{"model": "hashed-lr", "params": {"alpha": -1}}]}, "alpha=-1"),
     ({"split": {"kind": "user_ratio", "ratio": 0.2}}, "split: kind: 'user_ratio' is not a "
                                                       "split of impressions"),
