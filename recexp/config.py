@@ -237,8 +237,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "config") -> Experime
     return config
 
 
-def load_config(path: str | Path, *, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read a YAML experiment file, apply ``key.path=value`` overrides, build and check it."""
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file; any problem is a :class:`ConfigError`
+    naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
@@ -248,7 +249,12 @@ def load_config(path: str | Path, *, overrides: Sequence[str] = ()) -> Experimen
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = apply_overrides(data, overrides, source=str(path))
+    return dict(data)
+
+
+def load_config(path: str | Path, *, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a YAML experiment file, apply ``key.path=value`` overrides, build and check it."""
+    data = apply_overrides(read_yaml(path), overrides, source=str(path))
     return parse_config(data, source=str(path))
 
 

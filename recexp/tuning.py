@@ -91,13 +91,18 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-import yaml
 from optuna.storages import JournalStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 
 from recexp import metrics, tracking
 from recexp.columns import Columns
-from recexp.config import ConfigError, ExperimentConfig, apply_overrides, parse_config
+from recexp.config import (
+    ConfigError,
+    ExperimentConfig,
+    apply_overrides,
+    parse_config,
+    read_yaml,
+)
 
 __all__ = [
     "FinalResult",
@@ -570,16 +575,7 @@ def parse_search_config(data: Mapping[str, Any], *, source: str = "config") -> S
 def load_search_config(path: str | Path, *, overrides: Sequence[str] = ()) -> SweepConfig:
     """Read a ``*.search.yaml`` file, apply ``key.path=value`` overrides (``search.*`` too),
     build and check it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = apply_search_overrides(data, overrides, source=str(path))
+    data = apply_search_overrides(read_yaml(path), overrides, source=str(path))
     return parse_search_config(data, source=str(path))
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from recexp import experiment, tracking
 from recexp.config import parse_config
+from tests._util import wait_for
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,16 +118,6 @@ def test_exception_marks_run_failed_with_error(store):
     assert "max_items" in Path(local).read_text() or "10" in Path(local).read_text()
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sigint_leaves_runs_killed(store, tmp_path):
     data = shrink(ROOT / "experiments" / "ml100k_baselines.yaml", name="test-sigint")
     data["models"] = [{"model": "lightfm", "params": {"epochs": 5000, "no_components": 8}}]
@@ -144,7 +135,7 @@ def test_sigint_leaves_runs_killed(store, tmp_path):
                 return False
             return len(runs) >= 2 and (runs["status"] == "RUNNING").all()
 
-        _wait_for(child_running, 240, "the child run to start")
+        wait_for(child_running, 240, "the child run to start")
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
@@ -182,7 +173,7 @@ def test_mlflow_server_serves_the_runs(store):
             except OSError:
                 return False
 
-        _wait_for(healthy, 120, "the MLflow server")
+        wait_for(healthy, 120, "the MLflow server")
         with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?"
                                     f"experiment_name=test-server", timeout=10) as r:
             exp_id = json.load(r)["experiment"]["experiment_id"]

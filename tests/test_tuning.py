@@ -26,6 +26,7 @@ import yaml
 from recexp import metrics, tracking, tuning
 from recexp.config import ConfigError
 from recexp.tuning import SearchParam
+from tests._util import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH = ROOT / "experiments" / "ml100k_lightfm.search.yaml"
@@ -550,16 +551,6 @@ KILL_OVERRIDES = [
 ]
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.realdata
 def test_sigkill_mid_trial_then_resume(store):
     url = str(store / "optuna" / "killed.journal")
@@ -583,7 +574,7 @@ def test_sigkill_mid_trial_then_resume(store):
                     and trials[1].state.name == "RUNNING"
                     and len(trials[1].intermediate_values) >= 2)
 
-        _wait_for(second_trial_mid_way, 300, "the second trial to be mid-way")
+        wait_for(second_trial_mid_way, 300, "the second trial to be mid-way")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
