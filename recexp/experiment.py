@@ -59,6 +59,11 @@ class Prepared:
     """The users attribute table the user features were built from (None without user
     features): a logged service encodes new users' attributes with the same builders."""
 
+    @property
+    def digest(self) -> str:
+        """The preprocessed dataset's digest (:meth:`Dataset.digest`), tagged on every run."""
+        return self.dataset.digest()
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -290,7 +295,8 @@ def run(config: ExperimentConfig, *, config_path: str | Path | None = None,
 class Task:
     """The steps that differ between tasks; :func:`invoke` runs them inside one parent run.
 
-    ``prepare(config, *, progress)`` reads and splits the data;
+    ``prepare(config, *, progress)`` reads and splits the data (the result has a
+    ``digest``, tagged on every run);
     ``log_prepared(prepared, config)`` logs it to the parent run;
     ``run_child(model_cfg, seed, prepared, config, parent_run_id, env_tags, *, progress,
     log_models)`` runs one (model, seed) child run and returns its :class:`RunResult`;
@@ -325,6 +331,8 @@ def invoke(config: ExperimentConfig, task: Task, *, config_path: str | Path | No
             mlflow.log_artifact(str(config_path), "config")
         prepared = task.prepare(config, progress=progress)
         task.log_prepared(prepared, config)
+        env["recexp.dataset_digest"] = prepared.digest  # the children get it too
+        mlflow.set_tag("recexp.dataset_digest", prepared.digest)
         mlflow.log_params({"n_models": len(config.models), "n_seeds": len(config.seeds),
                            "task": config.task})
         total = len(config.models) * len(config.seeds)

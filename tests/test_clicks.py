@@ -137,6 +137,7 @@ def test_shipped_ctr_experiment_tracks_every_run(store, data_dir):
     children = runs[runs["tags.mlflow.parentRunId"] == result.parent_run_id]
     assert len(children) == 4 * 2
     assert (children["tags.recexp.task"] == "ctr").all()
+    assert children["tags.recexp.dataset_digest"].str.fullmatch(r"[0-9a-f]{16}").all()
     assert children["metrics.log_loss"].between(0.3, 1.0).all()
     assert children["metrics.roc_auc"].notna().all()
     # global-ctr ranks nothing: every impression gets the training click rate

@@ -48,6 +48,11 @@ def shrink(path: Path, **top) -> dict:
     return data
 
 
+def result_digest(config) -> str:
+    """The digest of the config's prepared dataset, computed again from scratch."""
+    return experiment.prepare(config, progress=False).dataset.digest()
+
+
 def client():
     from mlflow.tracking import MlflowClient
 
@@ -76,6 +81,8 @@ def test_shipped_experiment_creates_its_runs(store, path):
     assert children["tags.recexp.git_commit"].str.fullmatch(r"[0-9a-f]{40}").all()
     assert children["tags.recexp.version.rectools-lightfm"].notna().all()
     assert (children["tags.recexp.bit_reproducible"] == "true").all()
+    assert (children["tags.recexp.dataset_digest"] == result_digest(config)).all()
+    assert (runs["tags.recexp.dataset_digest"].nunique() == 1)
     mlflow_client = client()
     for run_id in children["run_id"]:
         names = {a.path for a in mlflow_client.list_artifacts(run_id)}
