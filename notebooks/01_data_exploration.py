@@ -67,10 +67,7 @@ histogram.to_frame().T
 
 # %%
 per_user = ratings.groupby(Columns.User).size()
-fig, ax = plt.subplots(figsize=(6, 3.2))
-ax.hist(per_user, bins=np.logspace(np.log10(20), np.log10(per_user.max()), 30))
-ax.set(xscale="log", xlabel="ratings per user (log)", ylabel="users",
-       title="User activity")
+fig = plots.activity_histogram(per_user, xlabel="ratings per user", title="User activity")
 per_user.describe().round(1).to_frame("ratings per user").T
 
 # %% [markdown]
@@ -83,16 +80,7 @@ per_user.describe().round(1).to_frame("ratings per user").T
 # %%
 per_item = ratings.groupby(Columns.Item).size().sort_values(ascending=False)
 share = per_item.cumsum() / per_item.sum()
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.4))
-ax1.plot(np.arange(1, len(per_item) + 1), per_item.to_numpy())
-ax1.set(yscale="log", xlabel="item rank by popularity", ylabel="ratings (log)",
-        title="Ratings per movie")
-ax2.plot(np.arange(1, len(share) + 1) / len(share), share.to_numpy())
-ax2.set(xlabel="share of movies (most popular first)", ylabel="share of ratings",
-        title="Cumulative share")
-for ax in (ax1, ax2):
-    ax.grid(alpha=0.3)
-fig.tight_layout()
+fig = plots.long_tail(per_item, head_share=0.2, unit="ratings", what="movie")
 head = int(0.2 * len(per_item))
 print(f"the top 20% of movies ({head}) hold {share.iloc[head - 1]:.0%} of the ratings; "
       f"{(per_item < 5).sum()} movies have fewer than 5 ratings")

@@ -34,11 +34,10 @@
 FAST = False
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from recexp import experiment
+from recexp import experiment, plots
 from recexp.columns import Columns
 from recexp.config import parse_config
 from recexp.dataset import Dataset
@@ -155,27 +154,8 @@ pd.DataFrame({name: s.describe()["interactions"] for name, s in splits.items()})
 # coloured by the part it went to.
 
 # %%
-first_last = positives.groupby(Columns.User)[Columns.Datetime].agg(["min", "max"])
-shown = (first_last["max"] - first_last["min"]).nlargest(40).index
-row = pd.Series(np.arange(len(shown)), index=shown)
-colours = {"train": "#4C72B0", "valid": "#DD8452", "test": "#C44E52"}
 kinds = ["random", "user_ratio", "temporal", "leave_last_n", "predefined", "cold_start"]
-fig, axes = plt.subplots(2, 3, figsize=(15, 7.5), sharex=True, sharey=True)
-for ax, kind in zip(axes.flat, kinds, strict=True):
-    for part, colour in colours.items():
-        frame = getattr(splits[kind], part)
-        if frame is None:
-            continue
-        frame = frame.to_frame()
-        frame = frame[frame[Columns.User].isin(shown)]
-        ax.scatter(frame[Columns.Datetime], frame[Columns.User].map(row), s=5, c=colour,
-                   label=part, alpha=0.8)
-    ax.set_title(kind)
-    ax.tick_params(axis="x", labelrotation=30)
-axes[0, 0].legend(loc="lower left")
-axes[0, 0].set_ylabel("user (40 longest-active)")
-axes[1, 0].set_ylabel("user (40 longest-active)")
-fig.tight_layout()
+fig = plots.split_by_user({kind: splits[kind] for kind in kinds}, n_users=40)
 
 # %% [markdown]
 # `temporal` is one vertical cut: everything right of it is test. `leave_last_n` takes the
@@ -183,6 +163,14 @@ fig.tight_layout()
 # history, so the model trains on the user's future to predict their past. `cold_start` holds
 # out whole rows (cold users; cold items are invisible in this view).
 #
+# Counted per week instead (`plots.split_timeline`): the temporal split is one cut in time,
+# marked where its test part begins; a per-user split takes about the same share of every week.
+
+# %%
+fig = plots.split_timeline(splits["temporal"], freq="W")
+fig = plots.split_timeline(splits["user_ratio"], freq="W")
+
+# %% [markdown]
 # ## Leakage checks
 # **Pairs.** No (user, item) pair may sit in two parts. Splitters guarantee it by construction
 # and a `Split` built by hand checks it (one sort of all pairs). Here is a deliberately leaky
