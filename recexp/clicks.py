@@ -40,7 +40,14 @@ import pandas as pd
 
 from recexp import tracking
 from recexp.config import ExperimentConfig
-from recexp.experiment import ExperimentResult, RunResult, Task, invoke, make_model
+from recexp.experiment import (
+    ExperimentResult,
+    RunResult,
+    Task,
+    child_tags,
+    invoke,
+    make_model,
+)
 from recexp.metrics import calibration, click_metrics
 from recexp.models.ctr import ClickModel, Impressions, get_click_model
 
@@ -292,11 +299,7 @@ def _run_child(model_cfg, seed: int, prepared: PreparedClicks, config: Experimen
     model = make_model(model_cfg.model, model_cfg.params, seed=seed, threads=config.threads,
                        get_class=get_click_model)
     params = model.get_params()
-    threads = params.get("num_threads", 1)
-    tags = {**env, "recexp.model": model_cfg.model, "recexp.label": label,
-            "recexp.seed": str(seed), "recexp.kind": "model", "recexp.task": "ctr",
-            "recexp.threads": str(threads),
-            "recexp.bit_reproducible": str(threads == 1).lower()}
+    tags = child_tags(env, model_cfg, seed, params, task="ctr")
     rows = prepared.impressions
     train = rows.take(prepared.train)
     valid = rows.take(prepared.valid) if prepared.valid is not None else None

@@ -398,11 +398,7 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
     label = model_cfg.label
     model = make_model(model_cfg.model, model_cfg.params, seed=seed, threads=config.threads)
     params = model.get_params()
-    threads = params.get("num_threads", 1)
-    tags = {**env, "recexp.model": model_cfg.model, "recexp.label": label,
-            "recexp.seed": str(seed), "recexp.kind": "model", "recexp.task": "ranking",
-            "recexp.threads": str(threads),
-            "recexp.bit_reproducible": str(threads == 1).lower()}
+    tags = child_tags(env, model_cfg, seed, params, task="ranking")
     with tracking.tracked_run(f"{label}-seed{seed}", experiment=config.name,
                               parent_run_id=parent_id, tags=tags) as child:
         tracking.log_params({**tracking.flatten({"model": params}), "model.name": model_cfg.model,
@@ -457,6 +453,17 @@ def _run_child(model_cfg, seed: int, prepared: Prepared, config: ExperimentConfi
         return RunResult(label=label, seed=seed, run_id=child.info.run_id,
                          summary=result.summary, per_user=result.per_user, curve=curve,
                          fit_seconds=seconds)
+
+
+def child_tags(env: dict[str, str], model_cfg, seed: int, params: dict[str, Any], *,
+               task: str) -> dict[str, str]:
+    """The tags of a (model, seed) child run: the parent's environment tags, the model, its
+    label and seed, the task, and whether its thread count makes it bit-reproducible."""
+    threads = params.get("num_threads", 1)
+    return {**env, "recexp.model": model_cfg.model, "recexp.label": model_cfg.label,
+            "recexp.seed": str(seed), "recexp.kind": "model", "recexp.task": task,
+            "recexp.threads": str(threads),
+            "recexp.bit_reproducible": str(threads == 1).lower()}
 
 
 def _metric_key(name: str) -> str:
