@@ -522,13 +522,18 @@ class TfIdf(FeatureBuilder):
     def _documents(self, table: pd.DataFrame) -> np.ndarray:
         return _column(table, self.column).astype("str").fillna("").to_numpy(dtype=object)
 
-    def _fit(self, table: pd.DataFrame) -> None:
-        vectorizer = TfidfVectorizer(
+    def new_vectorizer(self) -> TfidfVectorizer:
+        """An unfitted scikit-learn vectorizer with this builder's options (also used by
+        the serving layer to rebuild a fitted one from its vocabulary and idf)."""
+        return TfidfVectorizer(
             max_features=self.max_features, min_df=self.min_df, max_df=self.max_df,
             ngram_range=tuple(self.ngram_range), stop_words=self.stop_words,
             sublinear_tf=self.sublinear_tf, lowercase=self.lowercase,
             token_pattern=self.token_pattern, binary=self.binary,
             norm=None if self.normalize == "none" else self.normalize, dtype=np.float32)
+
+    def _fit(self, table: pd.DataFrame) -> None:
+        vectorizer = self.new_vectorizer()
         vectorizer.fit(self._documents(table))
         self.vectorizer_ = vectorizer
         self.feature_names_ = np.asarray(self.prefix + ":" + vectorizer.get_feature_names_out()

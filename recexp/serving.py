@@ -272,7 +272,6 @@ def _builder_to_json(builder) -> dict[str, Any]:
 def _builder_from_json(entry: Mapping[str, Any]):
     """The fitted builder :func:`_builder_to_json` describes."""
     from sklearn.feature_extraction import FeatureHasher
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     from recexp.features import make_builder
 
@@ -287,14 +286,8 @@ def _builder_from_json(entry: Mapping[str, Any]):
     elif kind == "bucket":
         builder.edges_ = np.asarray(state["edges"], dtype=np.float64)
     elif kind == "tfidf":
-        # The same options as TfIdf._fit gives the vectorizer; vocabulary and idf are the
-        # learned state (the encoder's round-trip test guards this against drift).
-        vec = TfidfVectorizer(
-            max_features=builder.max_features, min_df=builder.min_df, max_df=builder.max_df,
-            ngram_range=tuple(builder.ngram_range), stop_words=builder.stop_words,
-            sublinear_tf=builder.sublinear_tf, lowercase=builder.lowercase,
-            token_pattern=builder.token_pattern, binary=builder.binary,
-            norm=None if builder.normalize == "none" else builder.normalize, dtype=np.float32)
+        # The builder's own options; vocabulary and idf are the learned state.
+        vec = builder.new_vectorizer()
         vec.vocabulary_ = {t: int(i) for t, i in state["vocabulary"].items()}
         vec.idf_ = np.asarray(state["idf"], dtype=np.float64)
         builder.vectorizer_ = vec
